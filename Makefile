@@ -1,0 +1,59 @@
+# Async Requests in Python: every task a learner, an instructor or CI needs.
+# `make lab` and `make test` create .venv on first use (and again when requirements change).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+LATENCY ?= 0.05
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
+
+.PHONY: help lab test unit notebooks-test lint serve bench run-notebooks freeze clean
+
+help:
+	@echo "make lab        set up .venv and open JupyterLab on the course"
+	@echo "make test       set up .venv, then unit tests and every notebook (nbval, strict)"
+	@echo "make lint       ruff over helpers, tests and notebooks"
+	@echo "make serve      the local API in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
+	@echo "make bench      every client strategy side by side against theory"
+	@echo "make run-notebooks  re-execute every notebook in place (Restart & Run All)"
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser \
+		--ServerApp.open_browser=False
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -q
+
+unit: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q
+
+notebooks-test: $(STAMP)
+	$(BIN)/python -m pytest notebooks $(NBVAL) -p no:cacheprovider -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check helpers tests notebooks
+
+serve: $(STAMP)
+	$(BIN)/python -m helpers.server --host $(HOST) --port $(PORT) --latency $(LATENCY)
+
+bench: $(STAMP)
+	$(BIN)/python -m helpers.bench
+
+run-notebooks: $(STAMP)
+	$(BIN)/python -m helpers.notebooks run notebooks
+
+freeze: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache results

@@ -1,0 +1,212 @@
+"""Start the local API in a subprocess that lives exactly as long as the kernel wants it.
+
+Why a subprocess and not a task in the notebook's own loop: a cell that blocks the loop
+(``time.sleep`` on purpose, ``requests`` in a loop) would freeze the server too, and the
+measurements would lie. In its own process the server keeps its own clock.
+
+The child watches its standard input: when the parent dies, even by SIGKILL, the pipe closes
+and the child exits. It ignores SIGINT, so "Interrupt kernel" stops the cell, not the API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from .server.settings import ServerSettings
+
+_ENV_BASE_URL = "POKEAPI_BASE_URL"
+_current: LocalAPI | None = None
+
+
+class LocalAPI:
+    """A running local server. Use :func:`start_local_api` to make one."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], base_url: str, settings: ServerSettings,
+        log: IO[bytes],
+    ) -> None:
+        self.process = process
+        self.base_url = base_url
+        self.origin = base_url.removesuffix("/api/v2")
+        self.text_api_url = self.origin + "/text"
+        self.settings = settings
+        self._log = log
+        self._finalizer = weakref.finalize(self, _shutdown, process, log)
+
+    @property
+    def text_api_key(self) -> str:
+        """The key the Text API expects in its ``apikey`` header. Pass it; don't print it."""
+        return self.settings.text_api_key
+
+    @property
+    def running(self) -> bool:
+        return self._finalizer.alive and self.process.poll() is None
+
+    def stats(self) -> dict[str, Any]:
+        """The server's counters: requests, in_flight, peak_in_flight, connections_opened, ..."""
+        return self._call("GET", "/_stats")
+
+    def reset_stats(self) -> dict[str, Any]:
+        """Zero the counters and restart the seeded faults; returns the fresh counters."""
+        return self._call("POST", "/_stats/reset")
+
+    def stop(self) -> None:
+        """Stop the server and wait for it; safe to call twice."""
+        global _current
+        self._finalizer()
+        if _current is self:
+            _current = None
+
+    def _call(self, method: str, path: str) -> dict[str, Any]:
+        if not self.running:
+            raise RuntimeError("the local API has been stopped; start a new one")
+        data = b"" if method == "POST" else None
+        req = urllib.request.Request(self.origin + path, method=method, data=data)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def __enter__(self) -> LocalAPI:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<LocalAPI {self.base_url} ({state})>"
+
+
+def start_local_api(
+    *,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    seed: int = 0,
+    capacity: int | None = None,
+    retry_after: int = 1,
+    error_rate: float = 0.0,
+    drop_rate: float = 0.0,
+    slow_rate: float = 0.0,
+    slow_seconds: float = 1.0,
+    rate_limit: float | None = None,
+    text_api_key: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout: float = 15.0,
+) -> LocalAPI:
+    """Start the local PokéAPI and Text API; see ``python -m helpers.server --help``.
+
+    Every option is checked here first, so a bad value fails in the notebook with a clear
+    message rather than in a child process. The Text API key is ``text_api_key``, else the
+    ``TEXT_API_KEY`` environment variable, else a random one (see ``.text_api_key``).
+    """
+    global _current
+    key = text_api_key or os.environ.get("TEXT_API_KEY") or secrets.token_urlsafe(16)
+    settings = ServerSettings(
+        host=host, port=port, latency=latency, jitter=jitter, seed=seed, capacity=capacity,
+        retry_after=retry_after, error_rate=error_rate, drop_rate=drop_rate,
+        slow_rate=slow_rate, slow_seconds=slow_seconds, rate_limit=rate_limit,
+        text_api_key=key,
+    )
+    args = [sys.executable, "-m", "helpers.server", "--managed", *_flags(settings)]
+    env = dict(os.environ)
+    env["TEXT_API_KEY"] = key  # by environment, not argv: argv is visible to every user
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    log = tempfile.TemporaryFile()
+    detach: dict[str, Any] = (
+        {"start_new_session": True} if os.name == "posix"
+        else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+    )
+    process = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, **detach
+    )
+    first_line = _read_first_line(process, timeout)
+    if not first_line.startswith("http"):
+        _shutdown(process, log, keep_log=True)
+        log.seek(0)
+        detail = log.read().decode(errors="replace").strip()
+        log.close()
+        raise RuntimeError(
+            "the local API did not start" + (f":\n{detail}" if detail else f" within {timeout} s")
+        )
+    api = LocalAPI(process, first_line, settings, log)
+    if _current is not None and _current.running:
+        pass  # several servers may run at once; the newest one answers pokeapi_base_url()
+    _current = api
+    return api
+
+
+def pokeapi_base_url() -> str:
+    """``POKEAPI_BASE_URL`` when set (the real API), else the newest running local server's."""
+    configured = os.environ.get(_ENV_BASE_URL, "").strip()
+    if configured:
+        return configured.rstrip("/")
+    if _current is None or not _current.running:
+        raise RuntimeError(
+            "no local API is running: call helpers.start_local_api() first, "
+            f"or set {_ENV_BASE_URL} (for example https://pokeapi.co/api/v2)"
+        )
+    return _current.base_url
+
+
+def _flags(s: ServerSettings) -> list[str]:
+    flags = [
+        "--host", s.host, "--port", str(s.port), "--latency", repr(s.latency),
+        "--jitter", repr(s.jitter), "--seed", str(s.seed), "--retry-after", str(s.retry_after),
+        "--error-rate", repr(s.error_rate), "--drop-rate", repr(s.drop_rate),
+        "--slow-rate", repr(s.slow_rate), "--slow-seconds", repr(s.slow_seconds),
+    ]
+    if s.capacity is not None:
+        flags += ["--capacity", str(s.capacity)]
+    if s.rate_limit is not None:
+        flags += ["--rate-limit", repr(s.rate_limit)]
+    return flags
+
+
+def _read_first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    """The child's first stdout line, or "" if it exits or stays silent past ``timeout``."""
+    lines: queue.Queue[bytes] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout).decode().strip()
+    except queue.Empty:
+        return ""
+
+
+def _shutdown(process: subprocess.Popen[bytes], log: IO[bytes], keep_log: bool = False) -> None:
+    """Close stdin (the child's signal to exit), wait, and escalate only if it must."""
+    if process.stdin is not None and not process.stdin.closed:
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+    if not keep_log:
+        log.close()

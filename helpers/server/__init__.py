@@ -1,0 +1,13 @@
+"""The local server: a PokéAPI subset and a Text API stand-in on aiohttp.web.
+
+Run it with ``python -m helpers.server --help``; start it from Python with
+:func:`helpers.start_local_api`. Modules: ``settings`` (the knobs), ``pokedex`` (data and
+bodies), ``textalgo`` (the Text API's algorithms), ``faults`` (seeded faults and the rate
+limiter), ``stats`` (counters), ``app`` (routes and middleware), ``runner`` (sockets),
+``cli`` (the command line).
+"""
+
+from .app import create_app
+from .settings import ServerSettings
+
+__all__ = ["ServerSettings", "create_app"]

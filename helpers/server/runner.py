@@ -1,0 +1,68 @@
+"""Run the application on a socket, counting every TCP connection it accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .app import API_PREFIX, STATS, TEXT_PREFIX, create_app
+from .settings import ServerSettings
+
+
+@dataclass
+class RunningServer:
+    runner: web.AppRunner
+    server: asyncio.base_events.Server
+    host: str
+    port: int
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + API_PREFIX
+
+    @property
+    def text_api_url(self) -> str:
+        return self.origin + TEXT_PREFIX
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.runner.cleanup()
+        await self.server.wait_closed()
+
+
+async def start(settings: ServerSettings) -> RunningServer:
+    """Bind and serve ``settings``; ``port=0`` picks a free port (see ``.port``)."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    stats = app[STATS]
+    make_protocol = runner.server
+    assert make_protocol is not None
+
+    def counting_factory() -> asyncio.Protocol:
+        stats.connections_opened += 1
+        return make_protocol()
+
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(
+            counting_factory,
+            settings.host,
+            settings.port,
+            reuse_address=True,
+            backlog=4096,
+            family=socket.AF_UNSPEC,
+        )
+    except BaseException:
+        await runner.cleanup()
+        raise
+    port = server.sockets[0].getsockname()[1]
+    return RunningServer(runner=runner, server=server, host=settings.host, port=port)
