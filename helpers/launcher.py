@@ -14,10 +14,12 @@ import json
 import os
 import queue
 import secrets
+import select
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 import weakref
 from pathlib import Path
@@ -179,15 +181,33 @@ def _flags(s: ServerSettings) -> list[str]:
 
 
 def _read_first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """The child's first stdout line, or "" if it exits or stays silent past ``timeout``."""
-    lines: queue.Queue[bytes] = queue.Queue()
+    """The child's first stdout line, or "" if it exits or stays silent past ``timeout``.
+
+    Reads the raw file descriptor: under gevent (notebook 06 imports grequests, which
+    monkey-patches the process) the pipe object is cooperative and must not be read from
+    another thread, while ``select`` on the descriptor works with or without gevent.
+    """
     assert process.stdout is not None
-    stdout = process.stdout
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout).decode().strip()
-    except queue.Empty:
-        return ""
+    if os.name != "posix":  # no select() on pipes: read in a thread
+        lines: queue.Queue[bytes] = queue.Queue()
+        stdout = process.stdout
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            return lines.get(timeout=timeout).decode().strip()
+        except queue.Empty:
+            return ""
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return ""
+        chunk = os.read(fd, 4096)
+        if not chunk:  # the child exited
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0].decode(errors="replace").strip()
 
 
 def _shutdown(process: subprocess.Popen[bytes], log: IO[bytes], keep_log: bool = False) -> None:

@@ -96,7 +96,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if settings.capacity is not None and stats.in_flight >= settings.capacity:
         return _count(stats, _too_many(str(settings.retry_after), "server at capacity"))
 
-    fate = app[PLAN].next_fate()
+    fate = app[PLAN].next_fate(f"{request.method} {request.path_qs}")
     stats.enter()
     try:
         if fate.delay:

@@ -1,8 +1,7 @@
 """Seeded randomness for latency jitter and injected faults, and the per-client rate limiter.
 
-Each kind of draw has its own random stream derived from the seed, so switching one fault on
-does not change the draws of another, and the same seed with the same request order gives the
-same faults every run.
+Fates are keyed by the request itself (see :class:`FaultPlan`), so the same seed gives the same
+faults to the same requests every run, however concurrent requests happen to interleave.
 """
 
 from __future__ import annotations
@@ -25,32 +24,35 @@ class Fate:
 
 
 class FaultPlan:
-    """Draws each request's :class:`Fate` from independent seeded streams."""
+    """Decides each request's :class:`Fate` from the seed, the request and how often it came.
+
+    The k-th request for one method and path always draws the same fate for a given seed,
+    whatever other requests are in flight. So a run of 151 concurrent requests sees the same
+    faults on the same Pokémon every time, although their arrival order varies; and a retry
+    (the same request again, k + 1) gets a fresh draw, as it would from a real flaky server.
+    """
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.reseed()
+        self._seen: dict[str, int] = {}
 
     def reseed(self) -> None:
-        seed = self.settings.seed
-        self._jitter = random.Random(f"{seed}:jitter")
-        self._slow = random.Random(f"{seed}:slow")
-        self._failure = random.Random(f"{seed}:failure")
+        """Forget how often each request was seen: the next run replays the same faults."""
+        self._seen.clear()
 
-    def next_fate(self) -> Fate:
+    def next_fate(self, key: str = "") -> Fate:
         s = self.settings
-        delay = s.latency
-        if s.jitter:
-            delay += self._jitter.random() * s.jitter
-        slow = bool(s.slow_rate) and self._slow.random() < s.slow_rate
+        k = self._seen.get(key, 0)
+        self._seen[key] = k + 1
+        rng = random.Random(f"{s.seed}|{key}|{k}")
+        jitter_u, slow_u, failure_u = rng.random(), rng.random(), rng.random()
+        delay = s.latency + jitter_u * s.jitter
+        slow = slow_u < s.slow_rate
         if slow:
             delay += s.slow_seconds
-        error = drop = False
-        if s.error_rate or s.drop_rate:
-            # One draw decides both, so error and drop are exclusive and their rates add up.
-            u = self._failure.random()
-            error = u < s.error_rate
-            drop = not error and u < s.error_rate + s.drop_rate
+        # One draw decides both, so error and drop are exclusive and their rates add up.
+        error = failure_u < s.error_rate
+        drop = not error and failure_u < s.error_rate + s.drop_rate
         return Fate(delay=delay, error=error, drop=drop, slow=slow)
 
 
