@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+LAB_ARGS ?=
 HOST   ?= 127.0.0.1
 LATENCY ?= 0.05
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
@@ -29,7 +30,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser \
-		--ServerApp.open_browser=False
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -q
@@ -53,7 +54,9 @@ run-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run notebooks
 
 freeze: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
+	( echo "# Every package of the course environment, pinned (the lock that requirements.txt applies)."; \
+	  echo "# Regenerate: make freeze"; \
+	  $(BIN)/python -m pip freeze --exclude-editable ) > constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache results
