@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import json
 import re
+import weakref
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp.typedefs import Handler
 from . import textalgo
 from .faults import FaultPlan, RateLimiter, retry_after_header
 from .pokedex import Pokedex, pokemon_body
+from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
 from .stats import Stats
 
@@ -32,12 +34,19 @@ STATS = web.AppKey("stats", Stats)
 PLAN = web.AppKey("plan", FaultPlan)
 LIMITER = web.AppKey("limiter", RateLimiter | None)
 POKEDEX = web.AppKey("pokedex", Pokedex)
+# Connections that have carried an API request; counted once each in ``connections_opened``.
+CONNECTIONS = web.AppKey("connections", weakref.WeakSet)
+RESOURCES = web.AppKey("resources", dict[str, dict[int, str]])
+
+# The other resources a Pokémon body links to: listed, and answered with their id and name, so
+# a client library that resolves every link (pokebase does) works against this server.
+LINKED_KINDS = ("ability", "pokemon-form", "pokemon-species", "stat", "type")
 
 # The real PokéAPI's rule: digits (optionally signed) are ids, letters/digits/-/+ are names,
 # anything else is malformed and answered 400.
 _ID = re.compile(r"-?[0-9]+")
 _NAME = re.compile(r"[0-9A-Za-z+-]+")
-_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+_HOST = re.compile(r"[A-Za-z0-9_.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 def plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -63,7 +72,13 @@ def api_root(request: web.Request) -> str:
 
 @web.middleware
 async def plain_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's own errors (no route, wrong method, body too large) into plain text."""
+    """Turn aiohttp's own errors (no route, wrong method, body too large) into plain text.
+
+    A ``Host`` header that is not a host name or address (``evil host/<x>``) is refused with 400,
+    as RFC 9112 asks: this server builds absolute URLs from it.
+    """
+    if "Host" in request.headers and not _HOST.fullmatch(request.headers["Host"]):
+        return plain(400, "Bad Request")
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -87,6 +102,12 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     loop = asyncio.get_running_loop()
     arrived = loop.time()
     stats.requests += 1
+    # Count a connection when it carries its first API request, so the connections that only
+    # read /_stats (the launcher's own calls, one each) never inflate the count.
+    transport = request.transport
+    if transport is not None and transport not in app[CONNECTIONS]:
+        app[CONNECTIONS].add(transport)
+        stats.connections_opened += 1
 
     limiter = app[LIMITER]
     if limiter is not None:
@@ -99,6 +120,17 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     fate = app[PLAN].next_fate(f"{request.method} {request.path_qs}")
     stats.enter()
     try:
+        response: web.StreamResponse | None = None
+        if not fate.drop and not fate.error:
+            # Build the answer first and then wait: the work is done during the simulated
+            # latency, so a burst of requests due at the same moment is not answered late by
+            # the time it takes to build all of their bodies one after another.
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                response = plain(exc.status, exc.reason, headers=_allow_header(exc))
         if fate.delay:
             # Sleep until arrival + delay, so time spent queueing is not added on top.
             await asyncio.sleep(max(0.0, arrived + fate.delay - loop.time()))
@@ -108,15 +140,8 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
                 request.transport.abort()
             # Nothing reaches the client: aiohttp finds the transport closed and gives up.
             return web.Response(status=499)
-        if fate.error:
-            response: web.StreamResponse = plain(500, "Internal Server Error (injected fault)")
-        else:
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                if exc.status < 400:
-                    raise
-                response = plain(exc.status, exc.reason, headers=_allow_header(exc))
+        if response is None:
+            response = plain(500, "Internal Server Error (injected fault)")
     finally:
         stats.leave()
     return _count(stats, response)
@@ -135,27 +160,33 @@ def _count(stats: Stats, response: web.StreamResponse) -> web.StreamResponse:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.json_response({"pokemon": f"{api_root(request)}/pokemon/"})
+    root = api_root(request)
+    kinds = sorted(("pokemon", *LINKED_KINDS))
+    return web.json_response({kind: f"{root}/{kind}/" for kind in kinds})
 
 
 async def pokemon_list(request: web.Request) -> web.Response:
     """``/pokemon/?offset=&limit=``; like PokéAPI, a missing or unusable value means its default."""
-    dex = request.app[POKEDEX]
+    return _paged_list(request, "pokemon", [(p.id, p.name) for p in request.app[POKEDEX].pokemon])
+
+
+def _paged_list(request: web.Request, kind: str, items: list[tuple[int, str]]) -> web.Response:
+    """One page of ``items`` (id, name), with PokéAPI's count, next, previous and results."""
     offset = _non_negative(request.query.get("offset"), default=0)
     limit = _non_negative(request.query.get("limit"), default=DEFAULT_LIMIT, zero_is_default=True)
-    count = len(dex)
-    page = dex.pokemon[offset : offset + limit]
+    count = len(items)
+    page = items[offset : offset + limit]
     root = api_root(request)
 
     def page_url(new_offset: int) -> str:
-        return f"{root}/pokemon/?offset={new_offset}&limit={limit}"
+        return f"{root}/{kind}/?offset={new_offset}&limit={limit}"
 
     return web.json_response(
         {
             "count": count,
             "next": page_url(offset + limit) if offset + limit < count else None,
             "previous": page_url(max(0, offset - limit)) if offset > 0 else None,
-            "results": [{"name": p.name, "url": f"{root}/pokemon/{p.id}/"} for p in page],
+            "results": [{"name": name, "url": f"{root}/{kind}/{id_}/"} for id_, name in page],
         }
     )
 
@@ -181,6 +212,32 @@ async def pokemon_detail(request: web.Request) -> web.Response:
     return web.json_response(pokemon_body(found, api_root(request)))
 
 
+async def pokemon_encounters(request: web.Request) -> web.Response:
+    """``/pokemon/{id}/encounters``, the link in ``location_area_encounters``: none here."""
+    response = await pokemon_detail(request)
+    return web.json_response([]) if response.status == 200 else response
+
+
+async def linked_list(request: web.Request) -> web.Response:
+    kind = request.match_info["kind"]
+    return _paged_list(request, kind, sorted(request.app[RESOURCES][kind].items()))
+
+
+async def linked_detail(request: web.Request) -> web.Response:
+    """``/{kind}/{id or name}``: only ``id`` and ``name`` (the real API has much more)."""
+    kind, key = request.match_info["kind"], request.match_info["key"]
+    by_id = request.app[RESOURCES][kind]
+    if _ID.fullmatch(key):
+        found = int(key) if len(key) <= 9 and int(key) in by_id else None
+    elif _NAME.fullmatch(key):
+        found = next((i for i, name in by_id.items() if name == key.lower()), None)
+    else:
+        return plain(400, "Bad Request")
+    if found is None:
+        return plain(404, "Not Found")
+    return web.json_response({"id": found, "name": by_id[found]})
+
+
 # --------------------------------------------------------------------------- Text API
 
 
@@ -194,7 +251,7 @@ async def _text_request(request: web.Request) -> dict[str, Any] | web.Response:
     raw = await request.read()
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
         return json_error(400, "body must be JSON, like {\"text\": \"...\"}")
     if not isinstance(data, dict) or "text" not in data:
         return json_error(400, "body must be a JSON object with a \"text\" field")
@@ -254,9 +311,17 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     app = web.Application(middlewares=[plain_errors, simulate], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app[STATS] = Stats()
+    app[CONNECTIONS] = weakref.WeakSet()
     app[PLAN] = FaultPlan(settings)
     app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
-    app[POKEDEX] = Pokedex()
+    app[POKEDEX] = dex = Pokedex()
+    app[RESOURCES] = {
+        "ability": {i: name for name, i in ABILITY_IDS.items()},
+        "pokemon-form": {p.id: p.name for p in dex.pokemon},
+        "pokemon-species": {p.id: p.species for p in dex.pokemon},
+        "stat": {i: name for name, i in STAT_IDS.items()},
+        "type": {i: name for name, i in TYPE_IDS.items()},
+    }
 
     r = app.router
     r.add_get(f"{API_PREFIX}", index)
@@ -265,6 +330,13 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     r.add_get(f"{API_PREFIX}/pokemon/", pokemon_list)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}", pokemon_detail)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}/", pokemon_detail)
+    r.add_get(f"{API_PREFIX}/pokemon/{{key}}/encounters", pokemon_encounters)
+    r.add_get(f"{API_PREFIX}/pokemon/{{key}}/encounters/", pokemon_encounters)
+    kinds = "|".join(LINKED_KINDS)
+    r.add_get(f"{API_PREFIX}/{{kind:{kinds}}}", linked_list)
+    r.add_get(f"{API_PREFIX}/{{kind:{kinds}}}/", linked_list)
+    r.add_get(f"{API_PREFIX}/{{kind:{kinds}}}/{{key}}", linked_detail)
+    r.add_get(f"{API_PREFIX}/{{kind:{kinds}}}/{{key}}/", linked_detail)
     r.add_post(f"{TEXT_PREFIX}/summarize", summarize)
     r.add_post(f"{TEXT_PREFIX}/ner", ner)
     r.add_post(f"{TEXT_PREFIX}/most_common_phrases", most_common_phrases)

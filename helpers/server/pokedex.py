@@ -12,6 +12,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
+
 STAT_NAMES = ("hp", "attack", "defense", "special-attack", "special-defense", "speed")
 
 
@@ -91,15 +93,19 @@ def pokemon_body(p: Pokemon, api: str) -> dict[str, Any]:
         "species": _ref(api, "pokemon-species", p.species, p.id),
         "forms": [_ref(api, "pokemon-form", p.name, p.id)],
         "types": [
-            {"slot": slot, "type": _ref(api, "type", name)}
+            {"slot": slot, "type": _ref(api, "type", name, TYPE_IDS[name])}
             for slot, name in enumerate(p.types, start=1)
         ],
         "abilities": [
-            {"ability": _ref(api, "ability", name), "is_hidden": hidden, "slot": slot}
+            {
+                "ability": _ref(api, "ability", name, ABILITY_IDS[name]),
+                "is_hidden": hidden,
+                "slot": slot,
+            }
             for name, hidden, slot in p.abilities
         ],
         "stats": [
-            {"base_stat": base, "effort": effort, "stat": _ref(api, "stat", name)}
+            {"base_stat": base, "effort": effort, "stat": _ref(api, "stat", name, STAT_IDS[name])}
             for name, base, effort in p.stats
         ],
         "past_types": [],

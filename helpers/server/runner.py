@@ -1,4 +1,4 @@
-"""Run the application on a socket, counting every TCP connection it accepts."""
+"""Run the application on a socket (``port=0``: any free port)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .app import API_PREFIX, STATS, TEXT_PREFIX, create_app
+from .app import API_PREFIX, TEXT_PREFIX, create_app
 from .settings import ServerSettings
 
 
@@ -43,18 +43,12 @@ async def start(settings: ServerSettings) -> RunningServer:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    stats = app[STATS]
     make_protocol = runner.server
     assert make_protocol is not None
-
-    def counting_factory() -> asyncio.Protocol:
-        stats.connections_opened += 1
-        return make_protocol()
-
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
-            counting_factory,
+            make_protocol,
             settings.host,
             settings.port,
             reuse_address=True,

@@ -14,6 +14,8 @@ class Stats:
     ``in_flight`` counts requests admitted and not yet answered, so ``peak_in_flight`` is the
     concurrency the server really experienced. Requests refused at the door (capacity or rate
     limit, both 429) are counted in ``requests`` and ``by_status`` but never enter ``in_flight``.
+    ``connections_opened`` counts the TCP connections that carried at least one API request
+    (a connection used only for ``/_stats`` is not counted).
     """
 
     requests: int = 0

@@ -11,7 +11,8 @@ import re
 from collections import Counter
 
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:\.\d+)?")
+# Words are runs of letters of any alphabet ("Pokémon" is one word), with ' and - inside.
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['-])*|\d+(?:\.\d+)?")
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been
     before being below between both but by can could did do does doing down during each few

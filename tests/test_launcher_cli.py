@@ -1,0 +1,252 @@
+"""The launcher (free ports, stop, validation, dying with its parent) and the command line."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+import helpers.launcher
+from helpers import pokeapi_base_url, start_local_api
+from tests.conftest import ROOT
+
+BASE_URL = re.compile(r"http://127\.0\.0\.1:(\d+)/api/v2")
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_two_servers_get_different_free_ports():
+    with start_local_api() as a, start_local_api() as b:
+        ma, mb = BASE_URL.fullmatch(a.base_url), BASE_URL.fullmatch(b.base_url)
+        assert ma and mb
+        assert ma.group(1) != mb.group(1)
+        assert a.origin == a.base_url.removesuffix("/api/v2")
+        assert a.text_api_url == a.origin + "/text"
+        assert pokeapi_base_url() == b.base_url  # the newest one
+        for server in (a, b):
+            r = requests.get(f"{server.base_url}/pokemon/1", timeout=10)
+            assert r.json()["name"] == "bulbasaur"
+        assert "running" in repr(a)
+
+
+def test_stop_is_idempotent_and_the_process_is_gone():
+    server = start_local_api()
+    pid = server.process.pid
+    assert server.running
+    server.stop()
+    server.stop()
+    assert not server.running
+    assert server.process.poll() is not None
+    assert _wait_gone(pid)
+    assert "stopped" in repr(server)
+    with pytest.raises(RuntimeError, match="stopped"):
+        server.stats()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{server.base_url}/pokemon/1", timeout=5)
+
+
+def test_context_manager_stops():
+    with start_local_api(latency=0.01) as server:
+        assert server.stats()["settings"]["latency"] == 0.01
+    assert not server.running
+    assert server.process.returncode is not None
+
+
+def test_text_api_key_from_argument_env_or_random(monkeypatch):
+    monkeypatch.delenv("TEXT_API_KEY", raising=False)
+    with start_local_api() as a, start_local_api() as b:
+        assert a.text_api_key and a.text_api_key != b.text_api_key
+    monkeypatch.setenv("TEXT_API_KEY", "from-env")
+    with start_local_api() as c:
+        assert c.text_api_key == "from-env"
+        r = requests.post(f"{c.text_api_url}/ner", json={"text": "Hi."},
+                          headers={"apikey": "from-env"}, timeout=10)
+        assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        ({"latency": -0.1}, ValueError, "latency"),
+        ({"latency": "0.1"}, TypeError, "latency"),
+        ({"latency": float("nan")}, ValueError, "latency"),
+        ({"jitter": -1}, ValueError, "jitter"),
+        ({"error_rate": 2}, ValueError, "error_rate"),
+        ({"drop_rate": -0.5}, ValueError, "drop_rate"),
+        ({"error_rate": 0.6, "drop_rate": 0.6}, ValueError, "error_rate + drop_rate"),
+        ({"slow_rate": 1.5}, ValueError, "slow_rate"),
+        ({"capacity": 0}, ValueError, "capacity"),
+        ({"capacity": 2.5}, TypeError, "capacity"),
+        ({"capacity": True}, TypeError, "capacity"),
+        ({"rate_limit": 0}, ValueError, "rate_limit"),
+        ({"retry_after": -1}, ValueError, "retry_after"),
+        ({"seed": "x"}, TypeError, "seed"),
+        ({"port": 70000}, ValueError, "port"),
+        ({"host": ""}, ValueError, "host"),
+    ],
+)
+def test_options_validated_in_the_parent(options, error, words):
+    before = set(os.listdir("/proc")) if os.path.isdir("/proc") else set()
+    with pytest.raises(error, match=re.escape(words)):
+        start_local_api(**options)
+    if before:  # no child process was started
+        new = {p for p in set(os.listdir("/proc")) - before if p.isdigit()}
+        cmdlines = []
+        for pid in new:
+            try:
+                cmdlines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            except OSError:
+                pass
+        assert not any(b"helpers.server" in c and str(os.getpid()).encode() in c
+                       for c in cmdlines)
+
+
+def test_pokeapi_base_url_honours_the_environment(monkeypatch):
+    with start_local_api() as server:
+        monkeypatch.setenv("POKEAPI_BASE_URL", "https://pokeapi.co/api/v2/")
+        assert pokeapi_base_url() == "https://pokeapi.co/api/v2"
+        monkeypatch.setenv("POKEAPI_BASE_URL", "")
+        assert pokeapi_base_url() == server.base_url
+        monkeypatch.delenv("POKEAPI_BASE_URL")
+        assert pokeapi_base_url() == server.base_url
+    monkeypatch.setenv("POKEAPI_BASE_URL", "http://classroom.example:8000/api/v2")
+    assert pokeapi_base_url() == "http://classroom.example:8000/api/v2"  # a classroom server
+
+
+def test_pokeapi_base_url_without_a_server(monkeypatch):
+    monkeypatch.delenv("POKEAPI_BASE_URL", raising=False)
+    monkeypatch.setattr(helpers.launcher, "_current", None)
+    with pytest.raises(RuntimeError, match="start_local_api"):
+        pokeapi_base_url()
+
+
+def test_server_dies_with_its_parent_even_by_sigkill():
+    script = (
+        "import time\n"
+        "from helpers import start_local_api\n"
+        "api = start_local_api()\n"
+        "print(api.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             env=ENV, cwd=ROOT)
+    try:
+        assert child.stdout is not None
+        server_pid = int(child.stdout.readline())
+        assert not _gone(server_pid)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        assert _wait_gone(server_pid, timeout=10), "the server outlived its parent"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+def test_sigint_does_not_stop_a_managed_server():
+    with start_local_api() as server:
+        os.kill(server.process.pid, signal.SIGINT)
+        time.sleep(0.3)
+        assert server.running
+        r = requests.get(f"{server.base_url}/pokemon/25", timeout=10)
+        assert r.json()["name"] == "pikachu"
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "helpers.server", *args], capture_output=True,
+                          text=True, env=ENV, cwd=ROOT, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_help_documents_every_option():
+    result = _cli("--help")
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--latency", "--jitter", "--seed", "--capacity",
+                   "--retry-after", "--error-rate", "--drop-rate", "--slow-rate",
+                   "--slow-seconds", "--rate-limit", "--text-api-key", "--managed"):
+        assert option in result.stdout, option
+
+
+def test_first_line_is_the_base_url():
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.server", "--managed", "--port", "0",
+                             "--latency", "0.01"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode().strip()
+        assert BASE_URL.fullmatch(first), first
+        body = requests.get(f"{first}/pokemon/mew", timeout=10).json()
+        assert body["id"] == 151
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]  # a managed server exits on EOF
+        assert proc.wait(timeout=10) == 0
+        proc.stdout.close()  # type: ignore[union-attr]
+        assert proc.stderr.read() == b""  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+
+
+def test_port_in_use_is_a_clear_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _cli("--port", str(port))
+    assert result.returncode == 2
+    assert "already in use" in result.stderr
+    assert str(port) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--latency", "-1"], "latency"),
+        (["--latency", "abc"], "--latency"),
+        (["--port", "abc"], "--port"),
+        (["--port", "70000"], "port"),
+        (["--error-rate", "2"], "error_rate"),
+        (["--capacity", "0"], "capacity"),
+        (["--capacity", "1.5"], "--capacity"),
+        (["--rate-limit", "-3"], "rate_limit"),
+        (["--no-such-option"], "unrecognized"),
+    ],
+)
+def test_bad_option_values_are_argparse_errors(args, words):
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
