@@ -33,10 +33,10 @@ lab: $(STAMP)
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 test: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -q
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -q
 
 unit: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q
 
 notebooks-test: $(STAMP)
 	$(BIN)/python -m pytest notebooks $(NBVAL) -p no:cacheprovider -q
