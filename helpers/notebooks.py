@@ -46,7 +46,7 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
 def run(path: Path, timeout: int = 300) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+        nb, timeout=timeout, kernel_name="python3", allow_errors=True, record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
