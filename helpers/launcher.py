@@ -29,7 +29,9 @@ from typing import IO, Any
 from .server.settings import ServerSettings
 
 _ENV_BASE_URL = "POKEAPI_BASE_URL"
-_current: LocalAPI | None = None
+# Servers started by this process, oldest first; pokeapi_base_url() answers with the newest
+# one still running, so stopping a temporary second server falls back to the first.
+_started: list[weakref.ref[LocalAPI]] = []
 
 
 class LocalAPI:
@@ -66,10 +68,7 @@ class LocalAPI:
 
     def stop(self) -> None:
         """Stop the server and wait for it; safe to call twice."""
-        global _current
         self._finalizer()
-        if _current is self:
-            _current = None
 
     def _call(self, method: str, path: str) -> dict[str, Any]:
         if not self.running:
@@ -116,7 +115,6 @@ def start_local_api(
     message rather than in a child process. The Text API key is ``text_api_key``, else the
     ``TEXT_API_KEY`` environment variable, else a random one (see ``.text_api_key``).
     """
-    global _current
     key = text_api_key or os.environ.get("TEXT_API_KEY") or secrets.token_urlsafe(16)
     settings = ServerSettings(
         host=host, port=port, latency=latency, jitter=jitter, seed=seed, capacity=capacity,
@@ -147,9 +145,8 @@ def start_local_api(
             "the local API did not start" + (f":\n{detail}" if detail else f" within {timeout} s")
         )
     api = LocalAPI(process, first_line, settings, log)
-    if _current is not None and _current.running:
-        pass  # several servers may run at once; the newest one answers pokeapi_base_url()
-    _current = api
+    _started[:] = [ref for ref in _started if (old := ref()) is not None and old.running]
+    _started.append(weakref.ref(api))
     return api
 
 
@@ -158,12 +155,14 @@ def pokeapi_base_url() -> str:
     configured = os.environ.get(_ENV_BASE_URL, "").strip()
     if configured:
         return configured.rstrip("/")
-    if _current is None or not _current.running:
+    newest = next((a for ref in reversed(_started) if (a := ref()) is not None and a.running),
+                  None)
+    if newest is None:
         raise RuntimeError(
             "no local API is running: call helpers.start_local_api() first, "
             f"or set {_ENV_BASE_URL} (for example https://pokeapi.co/api/v2)"
         )
-    return _current.base_url
+    return newest.base_url
 
 
 def _flags(s: ServerSettings) -> list[str]:

@@ -144,8 +144,19 @@ def test_pokeapi_base_url_honours_the_environment(monkeypatch):
 
 def test_pokeapi_base_url_without_a_server(monkeypatch):
     monkeypatch.delenv("POKEAPI_BASE_URL", raising=False)
-    monkeypatch.setattr(helpers.launcher, "_current", None)
+    monkeypatch.setattr(helpers.launcher, "_started", [])
     with pytest.raises(RuntimeError, match="start_local_api"):
+        pokeapi_base_url()
+
+
+def test_pokeapi_base_url_falls_back_to_an_older_running_server(monkeypatch):
+    monkeypatch.delenv("POKEAPI_BASE_URL", raising=False)
+    monkeypatch.setattr(helpers.launcher, "_started", [])  # ignore servers of other tests
+    with start_local_api() as first:
+        with start_local_api() as second:
+            assert pokeapi_base_url() == second.base_url
+        assert pokeapi_base_url() == first.base_url  # stopping the newer one falls back
+    with pytest.raises(RuntimeError, match="no local API is running"):
         pokeapi_base_url()
 
 
