@@ -66,6 +66,33 @@ class LocalAPI:
         """Zero the counters and restart the seeded faults; returns the fresh counters."""
         return self._call("POST", "/_stats/reset")
 
+    def wait_idle(self, timeout: float = 10.0, poll: float = 0.01) -> dict[str, Any]:
+        """Block until the server has nothing in flight; returns its counters then.
+
+        A client that gave up on a request (a timeout) does not stop the server from
+        finishing it, so read the counters only once the server is idle. In a coroutine,
+        use :meth:`wait_idle_async`, which does not block the event loop.
+        """
+        deadline = time.monotonic() + timeout
+        while (stats := self.stats())["in_flight"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server still had {stats['in_flight']} requests in "
+                                   f"flight after {timeout} s")
+            time.sleep(poll)
+        return stats
+
+    async def wait_idle_async(self, timeout: float = 10.0, poll: float = 0.01) -> dict[str, Any]:
+        """:meth:`wait_idle` for coroutines: sleeps with ``asyncio.sleep`` between polls."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while (stats := self.stats())["in_flight"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server still had {stats['in_flight']} requests in "
+                                   f"flight after {timeout} s")
+            await asyncio.sleep(poll)
+        return stats
+
     def stop(self) -> None:
         """Stop the server and wait for it; safe to call twice."""
         self._finalizer()
