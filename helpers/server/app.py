@@ -125,6 +125,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
 
     fate = app[PLAN].next_fate(f"{request.method} {request.path_qs}")
     stats.enter()
+    answered = False
     try:
         response: web.StreamResponse | None = None
         if not fate.drop and not fate.error:
@@ -137,23 +138,14 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
                 if exc.status < 400:
                     raise
                 response = plain(exc.status, exc.reason, headers=_allow_header(exc))
-        if response is not None and not response.prepared:
-            # Serialise the status line and headers now too: aiohttp holds them back until
-            # the body is written, so nothing is sent early, and after the wait only one write
-            # remains. In a burst of answers due at the same moment, that is what keeps the
-            # last of them close to its time.
-            await response.prepare(request)
+            if not response.prepared:
+                # Serialise the status line and headers now too: aiohttp holds them back
+                # until the body is written, so nothing is sent early, and after the wait
+                # only one write remains.
+                await response.prepare(request)
         if fate.delay:
             # Sleep until arrival + delay, so time spent queueing is not added on top.
             await asyncio.sleep(max(0.0, arrived + fate.delay - loop.time()))
-        if response is not None:
-            try:
-                await response.write_eof()
-            except ConnectionError:
-                pass  # the client left while it waited; aiohttp closes the connection
-            # The answer is on the wire. Let the other answers due at this moment go out
-            # before aiohttp's own bookkeeping for this one (keep-alive, the next request).
-            await asyncio.sleep(0)
         if fate.drop:
             stats.dropped += 1
             if request.transport is not None:
@@ -162,9 +154,23 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
             return web.Response(status=499)
         if response is None:
             response = plain(500, "Internal Server Error (injected fault)")
-    finally:
+        # Counted before the answer leaves, so a client never sees an answer that the
+        # counters do not show yet.
         stats.leave()
-    return _count(stats, response)
+        answered = True
+        _count(stats, response)
+        if response.prepared:
+            try:
+                await response.write_eof()
+            except ConnectionError:
+                pass  # the client left while it waited; aiohttp closes the connection
+            # The answer is on the wire. Let the other answers due at this moment go out
+            # before aiohttp's own bookkeeping for this one (keep-alive, the next request).
+            await asyncio.sleep(0)
+        return response
+    finally:
+        if not answered:
+            stats.leave()
 
 
 def _too_many(retry_after: str, why: str) -> web.Response:
