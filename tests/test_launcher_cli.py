@@ -263,31 +263,33 @@ def test_bad_option_values_are_argparse_errors(args, words):
     assert "Traceback" not in result.stderr
 
 
-def test_wait_idle_returns_once_nothing_is_in_flight():
-    import asyncio
+def _one_request_in_flight(server) -> None:
+    """Start one GET in a thread and return once the server holds it."""
     import threading
 
+    url = f"{server.base_url}/pokemon/1"
+    threading.Thread(target=lambda: requests.get(url, timeout=5), daemon=True).start()
+    deadline = time.monotonic() + 5
+    while server.stats()["in_flight"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.stats()["in_flight"] == 1
+
+
+def test_wait_idle_returns_once_nothing_is_in_flight():
+    import asyncio
+
     with start_local_api(latency=0.3) as server:
-        url = f"{server.base_url}/pokemon/1"
-        threading.Thread(target=lambda: requests.get(url, timeout=5), daemon=True).start()
-        deadline = time.monotonic() + 5
-        while server.stats()["in_flight"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.stats()["in_flight"] == 1
+        _one_request_in_flight(server)
         assert server.wait_idle()["in_flight"] == 0
         assert server.stats()["by_status"] == {"200": 1}
+        _one_request_in_flight(server)
         assert asyncio.run(server.wait_idle_async())["in_flight"] == 0
+        assert server.stats()["by_status"] == {"200": 2}
 
 
 def test_wait_idle_times_out_with_a_clear_error():
-    import threading
-
     with start_local_api(latency=1.0) as server:
-        url = f"{server.base_url}/pokemon/1"
-        threading.Thread(target=lambda: requests.get(url, timeout=5), daemon=True).start()
-        deadline = time.monotonic() + 5
-        while server.stats()["in_flight"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _one_request_in_flight(server)
         with pytest.raises(TimeoutError, match="1 requests in flight"):
             server.wait_idle(timeout=0.1)
         server.wait_idle()
