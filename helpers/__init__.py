@@ -24,12 +24,15 @@ _EXPORTS = {
     "plot_timeline": "plots",
     "plot_time_vs_concurrency": "plots",
     "theoretical_time": "timing",
+    "client_headers": "identity",
+    "client_name": "identity",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from .concurrency import gather_with_concurrency  # noqa: F401
+    from .identity import client_headers, client_name  # noqa: F401
     from .launcher import LocalAPI, pokeapi_base_url, start_local_api  # noqa: F401
     from .plots import plot_time_vs_concurrency, plot_timeline  # noqa: F401
     from .timing import Span, Stopwatch, Timeline, theoretical_time  # noqa: F401

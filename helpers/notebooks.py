@@ -5,6 +5,10 @@ executes each notebook in a fresh kernel from its own folder, writes it back wit
 and refuses to store one that printed to stderr or raised where no cell said it would: nbval
 compares every stored output, so a stray warning stored today is a failing test tomorrow.
 ``check`` does the same inspection without running anything.
+
+``remote --latency 0.4 --jitter 0.1 notebooks`` starts a second local server with that
+latency, points ``POKEAPI_BASE_URL`` at it, and runs the notebooks under ``pytest --nbval-lax``:
+a classroom server or the real API as a learner meets them. Every assert must still hold.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
         if cell.cell_type != "code":
             continue
         counts.append(cell.get("execution_count"))
+        if "execution" in cell.get("metadata", {}):
+            found.append(f"cell {index}: execution timestamps in its metadata (churn the diff)")
         tags = cell.get("metadata", {}).get("tags", [])
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
@@ -64,11 +70,39 @@ def _notebooks(targets: list[str]) -> list[Path]:
     return [p for p in paths if ".ipynb_checkpoints" not in p.parts]
 
 
+def remote(targets: list[str], latency: float, jitter: float, pytest_args: list[str]) -> int:
+    """Run the notebooks against a second server of another latency, as a classroom would."""
+    import os
+    import subprocess
+
+    from .launcher import start_local_api
+
+    with start_local_api(latency=latency, jitter=jitter, seed=7) as other:
+        env = dict(os.environ, POKEAPI_BASE_URL=other.base_url)
+        print(f"POKEAPI_BASE_URL={other.base_url} (latency {latency * 1000:g} ms, "
+              f"jitter {jitter * 1000:g} ms)", flush=True)
+        command = [sys.executable, "-m", "pytest", *targets, "--nbval-lax",
+                   "--nbval-current-env", "--nbval-cell-timeout=300", "-p", "no:cacheprovider",
+                   "-q", *pytest_args]
+        return subprocess.call(command, env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=__doc__)
-    parser.add_argument("command", choices=["run", "check"])
+    parser = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "check", "remote"])
     parser.add_argument("targets", nargs="+", help="notebooks or folders of notebooks")
-    args = parser.parse_args(argv)
+    parser.add_argument("--latency", type=float, default=0.2,
+                        help="remote: the second server's latency in seconds (default 0.2)")
+    parser.add_argument("--jitter", type=float, default=0.0,
+                        help="remote: extra seconds drawn per request from [0, jitter)")
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "remote":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "remote":
+        if not 0 <= args.latency <= 30 or not 0 <= args.jitter <= 30:
+            parser.error("--latency and --jitter are seconds between 0 and 30")
+        return remote(args.targets, args.latency, args.jitter, extra)
     failed = False
     for path in _notebooks(args.targets):
         if args.command == "run":

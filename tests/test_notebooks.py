@@ -53,25 +53,54 @@ def test_first_cell_opens_the_lesson(nb):
 
 
 def test_closing_sections_and_navigation(nb):
-    markdown = "\n".join(_source(c) for c in nb.cells if c.cell_type == "markdown")
-    assert "## Summary" in markdown
-    assert "## What's next" in markdown
-    assert "## Exercises" in markdown
+    headings = [_source(c).lstrip().split("\n", 1)[0] for c in nb.cells
+                if c.cell_type == "markdown"]
+    for heading in ("## Summary", "## What's next", "## Exercises",
+                    "## Resources and references"):
+        assert heading in headings, f"{heading!r} opens a Markdown cell of its own"
     last_markdown = [c for c in nb.cells if c.cell_type == "markdown"][-1]
     assert NAV.search(_source(last_markdown)), "navigation line at the bottom too"
 
 
-def test_solutions_are_tagged_and_collapsed(nb):
-    solutions = [c for c in nb.cells
-                 if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])]
+def test_exercises_are_task_solution_check(nb):
+    """STYLE.md: a task (tag exercise), a collapsed solution (tag solution), then its check."""
+    cells = nb.cells
+    solutions = [i for i, c in enumerate(cells) if "solution" in c.metadata.get("tags", [])]
     assert solutions, "at least one exercise solution (tag 'solution')"
-    for cell in solutions:
-        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True
-        assert "assert" in _source(cell), "a solution asserts its result"
+    for i in solutions:
+        cell = cells[i]
+        assert cell.cell_type == "code"
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"cell {i}"
+        assert "assert" not in _source(cell), f"cell {i}: the solution asserts nothing"
+        task, check = cells[i - 1], cells[i + 1]
+        assert task.cell_type == "markdown" and "exercise" in task.metadata.get("tags", []), (
+            f"cell {i - 1}: the task before a solution is Markdown tagged 'exercise'")
+        assert check.cell_type == "code" and "check" in check.metadata.get("tags", []), (
+            f"cell {i + 1}: the cell after a solution is code tagged 'check'")
+        assert "assert" in _source(check), f"cell {i + 1}: a check asserts the result"
+    tagged = [c for c in cells if {"exercise", "check"} & set(c.metadata.get("tags", []))]
+    assert len(tagged) == 2 * len(solutions), "every exercise and check belongs to a solution"
 
 
-def test_server_started_first_and_stopped_last(nb):
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code
-    assert "start_local_api" in _source(code[0])
-    assert ".stop()" in _source(code[-1])
+SESSION_CALL = re.compile(r"\b(aiohttp\.ClientSession|requests\.Session|httpx\.(Async)?Client)\(")
+
+
+def _call_arguments(source: str, open_paren: int) -> str:
+    depth = 0
+    for j in range(open_paren, len(source)):
+        depth += {"(": 1, ")": -1}.get(source[j], 0)
+        if depth == 0:
+            return source[open_paren + 1 : j]
+    return source[open_paren + 1 :]
+
+
+def test_sessions_carry_the_client_name(nb):
+    """STYLE.md: every session the notebooks open sends CLIENT_HEADERS (the dashboard's key)."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        source = _source(cell)
+        for match in SESSION_CALL.finditer(source):
+            arguments = _call_arguments(source, match.end() - 1)
+            assert "headers" in arguments, (
+                f"cell {i}: {match.group(0)}...) sends no headers=CLIENT_HEADERS")
