@@ -22,7 +22,7 @@ from .faults import FaultPlan, RateLimiter, retry_after_header
 from .pokedex import Pokedex, pokemon_body
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
-from .stats import Stats
+from .stats import CLIENT_HEADER, ClientStats, Stats
 
 API_PREFIX = "/api/v2"
 TEXT_PREFIX = "/text"
@@ -107,7 +107,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     # the simulated latency. Without a stamp (a server not started by ``runner``): now.
     now = loop.time()
     arrived = min(app[RECEIVED].get(request.transport, now), now)
-    stats.requests += 1
+    client = stats.arrive(request.headers.get(CLIENT_HEADER), request.remote)
     # Count a connection when it carries its first API request, so the connections that only
     # read /_stats (the launcher's own calls, one each) never inflate the count.
     transport = request.transport
@@ -119,12 +119,13 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if limiter is not None:
         wait = limiter.acquire(request.remote or "?", arrived)
         if wait:
-            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"))
+            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"),
+                          client)
     if settings.capacity is not None and stats.in_flight >= settings.capacity:
-        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"))
+        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"), client)
 
     fate = app[PLAN].next_fate(f"{request.method} {request.path_qs}")
-    stats.enter()
+    stats.enter(client)
     answered = False
     try:
         response: web.StreamResponse | None = None
@@ -147,7 +148,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
             # Sleep until arrival + delay, so time spent queueing is not added on top.
             await asyncio.sleep(max(0.0, arrived + fate.delay - loop.time()))
         if fate.drop:
-            stats.dropped += 1
+            stats.drop(client)
             if request.transport is not None:
                 request.transport.abort()
             # Nothing reaches the client: aiohttp finds the transport closed and gives up.
@@ -156,9 +157,9 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
             response = plain(500, "Internal Server Error (injected fault)")
         # Counted before the answer leaves, so a client never sees an answer that the
         # counters do not show yet.
-        stats.leave()
+        stats.leave(client)
         answered = True
-        _count(stats, response)
+        _count(stats, response, client)
         if response.prepared:
             try:
                 await response.write_eof()
@@ -170,15 +171,17 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         return response
     finally:
         if not answered:
-            stats.leave()
+            stats.leave(client)
 
 
 def _too_many(retry_after: str, why: str) -> web.Response:
     return plain(429, f"Too Many Requests: {why}", headers={"Retry-After": retry_after})
 
 
-def _count(stats: Stats, response: web.StreamResponse) -> web.StreamResponse:
-    stats.by_status[response.status] += 1
+def _count(
+    stats: Stats, response: web.StreamResponse, client: ClientStats
+) -> web.StreamResponse:
+    stats.count(response.status, client)
     return response
 
 
