@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import textalgo
+from . import dashboard, textalgo
 from .faults import FaultPlan, RateLimiter, retry_after_header
 from .pokedex import Pokedex, pokemon_body
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
@@ -28,6 +28,8 @@ API_PREFIX = "/api/v2"
 TEXT_PREFIX = "/text"
 MAX_BODY = 1024 * 1024
 DEFAULT_LIMIT = 20
+# The server's own pages (first path segment): neither counted nor delayed.
+UNCOUNTED = frozenset({"_stats", "_dashboard"})
 
 SETTINGS = web.AppKey("settings", ServerSettings)
 STATS = web.AppKey("stats", Stats)
@@ -96,8 +98,10 @@ def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
 
 @web.middleware
 async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Latency, limits and faults in front of every route but ``/_stats``; and the counting."""
-    if request.path == "/_stats" or request.path.startswith("/_stats/"):
+    """Latency, limits and faults in front of every route but ``/_stats`` and ``/_dashboard``;
+    and the counting."""
+    path = request.path
+    if path.startswith("/_") and path.split("/", 2)[1] in UNCOUNTED:
         return await handler(request)
     app = request.app
     settings, stats = app[SETTINGS], app[STATS]
@@ -317,9 +321,14 @@ async def most_common_phrases(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    body = request.app[STATS].as_dict()
-    body["settings"] = request.app[SETTINGS].public()
-    return web.json_response(body)
+    return web.json_response(stats_body(request.app))
+
+
+def stats_body(app: web.Application) -> dict[str, Any]:
+    """What ``/_stats`` answers: the counters and the settings (never the Text API key)."""
+    body = app[STATS].as_dict()
+    body["settings"] = app[SETTINGS].public()
+    return body
 
 
 async def reset_stats(request: web.Request) -> web.Response:
@@ -372,4 +381,5 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     r.add_post(f"{TEXT_PREFIX}/most_common_phrases", most_common_phrases)
     r.add_get("/_stats", get_stats)
     r.add_post("/_stats/reset", reset_stats)
+    dashboard.setup(app, app[STATS], lambda: stats_body(app))
     return app
