@@ -105,7 +105,9 @@ class Hub:
     def tick(self, now: float) -> None:
         stats = self._stats
         requests = stats.requests
-        # After /_stats/reset the total starts again from zero.
+        # After /_stats/reset the total starts again from zero. (A reset followed, within the
+        # same fifth of a second, by more requests than were counted before it makes that one
+        # sample too small; the totals in the frame are always exact.)
         arrived = requests - self._last_requests if requests >= self._last_requests else requests
         self._last_requests = requests
         sample = [round(now - self._start, 3), arrived, stats.take_window_peak(),
