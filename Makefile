@@ -6,6 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# OFFLINE=1 installs from wheelhouse/ (made by `make wheelhouse`) without touching the network.
+OFFLINE ?=
+PIP_FROM := $(if $(OFFLINE),--no-index --find-links wheelhouse)
+PLATFORMS ?=
 PORT   ?= 8000
 LAB_ARGS ?=
 HOST   ?= 127.0.0.1
@@ -13,12 +17,17 @@ LATENCY ?= 0.05
 JITTER ?= 0
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
+.PHONY: help lab test student student-check slides-check wheelhouse wheelhouse-check test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
 	@echo "make test       set up .venv, then unit tests and every notebook (nbval, strict)"
 	@echo "make test-remote LATENCY=0.4 JITTER=0.1  every notebook against a second server (nbval-lax)"
+	@echo "make student    the student edition in student/: solutions stubbed, checks kept"
+	@echo "make student-check  execute the student edition: every check must fail until solved"
+	@echo "make wheelhouse [PLATFORMS=\"windows macos-arm64\"]  every wheel for an offline room"
+	@echo "make wheelhouse-check  build it, then install a fresh venv from it with --no-index"
+	@echo "make lab OFFLINE=1  install from wheelhouse/ only (no network)"
 	@echo "make lint       ruff over helpers, tests and notebooks"
 	@echo "make serve      the local API and its live dashboard in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
@@ -27,13 +36,14 @@ help:
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(if $(OFFLINE),test -d wheelhouse || (echo "OFFLINE=1 needs wheelhouse/: run make wheelhouse where there is internet" && exit 1))
+	$(if $(OFFLINE),,$(BIN)/python -m pip install --quiet --upgrade pip)
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -r requirements.txt
 	touch $(STAMP)
 
-# What only the tests need (Playwright, for the dashboard's browser test), on top of the course.
+# What only the tests and instructors need (Playwright, uv), on top of the course.
 $(DEV_STAMP): $(STAMP) requirements-dev.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -r requirements-dev.txt
 	touch $(DEV_STAMP)
 
 lab: $(STAMP)
@@ -48,10 +58,25 @@ test: $(DEV_STAMP)
 test-remote: $(STAMP)
 	$(BIN)/python -m helpers.notebooks remote notebooks --latency $(LATENCY) --jitter $(JITTER)
 
+# The edition for the room: each exercise's solution replaced by a stub, its check kept.
+student: $(STAMP)
+	rm -rf student
+	$(BIN)/python -m helpers.student notebooks student
+
+# Execute the edition: every check must fail with "not solved yet", nothing else may fail.
+student-check: student
+	STUDENT_EDITION_DIR=student $(BIN)/python -m pytest tests/test_student.py -q -p no:cacheprovider
+
+wheelhouse: $(DEV_STAMP)
+	$(BIN)/python -m helpers.wheelhouse --dest wheelhouse $(if $(PLATFORMS),--platforms $(PLATFORMS))
+
+wheelhouse-check: $(DEV_STAMP)
+	$(BIN)/python -m helpers.wheelhouse --dest wheelhouse --verify $(if $(PLATFORMS),--platforms $(PLATFORMS))
+
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests -q
 
-notebooks-test: $(STAMP)
+notebooks-test: $(DEV_STAMP)
 	$(BIN)/python -m pytest notebooks $(NBVAL) -p no:cacheprovider -q
 
 lint: $(STAMP)
@@ -72,4 +97,4 @@ freeze: $(STAMP)
 	  $(BIN)/python -m pip freeze --exclude-editable ) > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache results
+	rm -rf $(VENV) .pytest_cache .ruff_cache results student wheelhouse
