@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SITE_STAMP := $(VENV)/.installed-site
 PORT   ?= 8000
 LAB_ARGS ?=
 HOST   ?= 127.0.0.1
@@ -12,12 +13,14 @@ LATENCY ?= 0.05
 JITTER ?= 0
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
+.PHONY: help lab test site site-check test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
 	@echo "make test       set up .venv, then unit tests and every notebook (nbval, strict)"
 	@echo "make test-remote LATENCY=0.4 JITTER=0.1  every notebook against a second server (nbval-lax)"
+	@echo "make site       the course as a website in build/site/ (offline; nothing is executed)"
+	@echo "make site-check build it, then check every link and anchor and open it in Chromium"
 	@echo "make lint       ruff over helpers, tests and notebooks"
 	@echo "make serve      the local API in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
@@ -41,6 +44,20 @@ test: $(STAMP)
 # latency is not the one the notebooks start locally. Every assert must still hold.
 test-remote: $(STAMP)
 	$(BIN)/python -m helpers.notebooks remote notebooks --latency $(LATENCY) --jitter $(JITTER)
+
+$(SITE_STAMP): $(STAMP) requirements-site.txt
+	$(BIN)/python -m pip install --quiet -r requirements-site.txt
+	touch $(SITE_STAMP)
+
+# The course as a book: the stored notebooks (not re-executed), the README and the guides.
+site: $(SITE_STAMP)
+	$(BIN)/python -m helpers.book build --out build/site
+
+# Every internal link and anchor resolves, nothing loads from another host, and a real browser
+# shows a notebook page (title, plot) and finds a word with the site's search.
+site-check: site
+	$(BIN)/python -m helpers.book check build/site
+	SITE_DIR=build/site $(BIN)/python -m pytest tests/test_site.py -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
