@@ -10,6 +10,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 OFFLINE ?=
 PIP_FROM := $(if $(OFFLINE),--no-index --find-links wheelhouse)
 PLATFORMS ?=
+SITE_STAMP := $(VENV)/.installed-site
 PORT   ?= 8000
 LAB_ARGS ?=
 HOST   ?= 127.0.0.1
@@ -17,7 +18,7 @@ LATENCY ?= 0.05
 JITTER ?= 0
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test student student-check slides-check wheelhouse wheelhouse-check test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
+.PHONY: help lab test test-remote student student-check wheelhouse wheelhouse-check site site-check unit notebooks-test lint serve bench run-notebooks freeze clean
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
@@ -28,6 +29,8 @@ help:
 	@echo "make wheelhouse [PLATFORMS=\"windows macos-arm64\"]  every wheel for an offline room"
 	@echo "make wheelhouse-check  build it, then install a fresh venv from it with --no-index"
 	@echo "make lab OFFLINE=1  install from wheelhouse/ only (no network)"
+	@echo "make site       the course as a website in build/site/ (offline; nothing is executed)"
+	@echo "make site-check build it, then check every link and anchor and open it in Chromium"
 	@echo "make lint       ruff over helpers, tests and notebooks"
 	@echo "make serve      the local API and its live dashboard in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
@@ -72,6 +75,20 @@ wheelhouse: $(DEV_STAMP)
 
 wheelhouse-check: $(DEV_STAMP)
 	$(BIN)/python -m helpers.wheelhouse --dest wheelhouse --verify $(if $(PLATFORMS),--platforms $(PLATFORMS))
+
+$(SITE_STAMP): $(STAMP) requirements-site.txt
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -r requirements-site.txt
+	touch $(SITE_STAMP)
+
+# The course as a book: the stored notebooks (not re-executed), the README and the guides.
+site: $(SITE_STAMP)
+	$(BIN)/python -m helpers.book build --out build/site
+
+# Every internal link and anchor resolves, nothing loads from another host, and a real browser
+# shows a notebook page (title, plot) and finds a word with the site's search.
+site-check: site $(DEV_STAMP)
+	$(BIN)/python -m helpers.book check build/site
+	SITE_DIR=build/site $(BIN)/python -m pytest tests/test_site.py -q -p no:cacheprovider
 
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests -q
