@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IMPORTS = ["aiohttp", "requests", "grequests", "gevent", "httpx", "jupyterlab", "ipykernel",
+# grequests first: it monkey-patches ssl, which the others import.
+IMPORTS = ["grequests", "gevent", "aiohttp", "requests", "httpx", "jupyterlab", "ipykernel",
            "matplotlib", "tqdm", "nbval", "nbclient", "jupyterlab_rise", "helpers"]
 
 
