@@ -494,7 +494,7 @@ def plot_time_vs_concurrency(
     """Measured total time against the semaphore size, with ceil(N/n) × latency beside it."""
     if len(concurrency) != len(measured):
         raise ValueError("concurrency and measured must have the same length")
-    fig, ax = _new_axes(ax, (8.0, 4.0))
+    fig, ax = _new_axes(ax, (7.0, 4.0))
     _opaque(fig, ax)
     fine = range(1, max(concurrency) + 1)
     ax.plot(list(fine), [theoretical_time(n_requests, n, latency) for n in fine],
