@@ -29,6 +29,7 @@ from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from .timing import (
     BACKOFF,
@@ -300,8 +301,11 @@ def plot_gantt(
             left=[s.start - origin for s in drawn],
             height=0.72,
             color=[state_colour(s.state, spare) for s in drawn],
-            edgecolor=_EDGE if len(names) <= 60 else "none",  # edges would hide thin bars
-            linewidth=0.4,
+            # Many rows: a dark edge would hide a thin bar; an edge of its own colour
+            # keeps a bar less than a pixel tall visible.
+            edgecolor=(_EDGE if len(names) <= 60
+                       else [state_colour(s.state, spare) for s in drawn]),
+            linewidth=0.4 if len(names) <= 60 else 0.8,
             gid="span",
         )
         if theory_spans:
@@ -504,6 +508,9 @@ def plot_time_vs_concurrency(
             markeredgecolor=_EDGE, markeredgewidth=0.6, linewidth=1.6, label="measured")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # "0.1", not "10^-1"
+    ax.xaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(plain)
     ax.grid(axis="both", which="major")
     ax.set_xlabel("concurrency limit n (log scale)")
     ax.set_ylabel("total time (s, log scale)")

@@ -94,12 +94,19 @@ def write_user_settings(folder: Path, theme: str) -> None:
         path.write_text(json.dumps(values, indent=2), encoding="utf-8")
 
 
-def brightness(png: Path) -> float:
-    """Mean brightness of a picture, 0 (black) to 255 (white)."""
+def brightness(png: Path, columns: tuple[int, int] | None = None) -> float:
+    """Median brightness, 0 (black) to 255 (white), of a picture or of a band of its columns.
+
+    The band used is the notebook's prompt column (``[1]:``), the page's own background from
+    top to bottom: the figures, opaque white by design, never reach into it, and could
+    otherwise fill half a dark page and make it look light.
+    """
     from PIL import Image, ImageStat
 
     with Image.open(png) as image:
-        return float(ImageStat.Stat(image.convert("L")).mean[0])
+        region = image if columns is None else image.crop((columns[0], 0, columns[1],
+                                                           image.height))
+        return float(ImageStat.Stat(region.convert("L")).median[0])
 
 
 def check_brightness(theme: str, value: float) -> None:
@@ -197,8 +204,10 @@ _RENDERED = """() => {
 _HEIGHTS = """() => {
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
   const scroller = nb.querySelector('.jp-WindowedPanel-outer') || nb;
+  const prompt = nb.querySelector('.jp-InputPrompt').getBoundingClientRect();
   return {content: scroller.scrollHeight, visible: scroller.clientHeight,
           window: window.innerHeight,
+          promptLeft: Math.ceil(prompt.left), promptRight: Math.floor(prompt.right),
           brokenDiagrams: nb.querySelectorAll('.jp-RenderedMermaid.jp-mod-warning').length,
           light: document.body.dataset.jpThemeLight, name: document.body.dataset.jpThemeName};
 }"""
@@ -244,7 +253,7 @@ def take(lab: Lab, browser: object, notebook: str, theme: str, out: Path) -> Sho
         page.screenshot(path=str(path), full_page=False)
     finally:
         page.close()
-    value = brightness(path)
+    value = brightness(path, (heights["promptLeft"] + 2, heights["promptRight"] - 2))
     check_brightness(theme, value)
     return Shot(notebook, theme, path, height, heights["content"], value,
                 heights["brokenDiagrams"])
@@ -253,7 +262,7 @@ def take(lab: Lab, browser: object, notebook: str, theme: str, out: Path) -> Sho
 def describe(shot: Shot) -> str:
     """One line per picture: where, how big, how bright, and what looks wrong."""
     where = shot.path.relative_to(ROOT) if shot.path.is_relative_to(ROOT) else shot.path
-    line = f"{where}  {WIDTH}x{shot.height} px, brightness {shot.brightness:.0f}/255"
+    line = f"{where}  {WIDTH}x{shot.height} px, background {shot.brightness:.0f}/255"
     if shot.content_height > shot.height:
         line += f"; CUT: the notebook is {shot.content_height} px tall"
     if shot.broken_diagrams:
@@ -262,11 +271,11 @@ def describe(shot: Shot) -> str:
 
 
 def run(names: Sequence[str] | None = None, out: Path = OUT,
-        chromium: str = CHROMIUM) -> list[Shot]:
+        chromium: str = CHROMIUM, folder: Path = NOTEBOOKS) -> list[Shot]:
     """Picture the notebooks (all of them, or ``names``) in both themes; return what was taken."""
     from playwright.sync_api import sync_playwright
 
-    chosen = notebooks()
+    chosen = notebooks(folder)
     if names:
         chosen = [p for p in chosen if p.name in names or p.stem in names or p.name[:2] in names]
         if not chosen:
@@ -279,7 +288,7 @@ def run(names: Sequence[str] | None = None, out: Path = OUT,
     with tempfile.TemporaryDirectory(prefix="course-screenshots-") as tmp:
         work = Path(tmp)
         served = work / "notebooks"
-        shutil.copytree(NOTEBOOKS, served, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(folder, served, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         write_user_settings(work / "settings", "light")
         with jupyterlab(served, work) as lab, sync_playwright() as pw:
             browser = pw.chromium.launch(
@@ -309,9 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only these (name, stem or number, e.g. 04); default: all")
     parser.add_argument("--out", type=Path, default=OUT, help=f"default: {OUT}")
     parser.add_argument("--chromium", default=CHROMIUM, help=f"default: {CHROMIUM}")
+    parser.add_argument("--dir", type=Path, default=NOTEBOOKS,
+                        help=f"the folder of notebooks (default: {NOTEBOOKS})")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    shots = run(args.notebooks, args.out, args.chromium)
+    shots = run(args.notebooks, args.out, args.chromium, args.dir.resolve())
     print(f"{len(shots)} pictures of {len(shots) // len(THEMES)} notebooks in "
           f"{time.monotonic() - started:.0f} s under {args.out}")
     return 0

@@ -49,13 +49,22 @@ def test_brightness_check_catches_a_theme_that_did_not_apply(tmp_path, theme, gr
             screenshots.check_brightness(theme, value)
 
 
+def test_brightness_looks_at_the_page_beside_the_figures(tmp_path: Path):
+    png = tmp_path / "page.png"
+    image = Image.new("RGB", (400, 3000), (30, 30, 30))  # a dark page...
+    image.paste((255, 255, 255), (100, 500, 400, 2900))  # ...most of it a white figure
+    image.save(png)
+    assert screenshots.brightness(png) > screenshots.DARK_MAX_BRIGHTNESS
+    assert screenshots.brightness(png, (10, 90)) == pytest.approx(30, abs=1)
+
+
 def test_describe_says_when_a_picture_is_cut_or_a_diagram_broke(tmp_path: Path):
     shot = screenshots.Shot("03_x.ipynb", "dark", tmp_path / "03_x-dark.png", 30_000, 41_000,
                             35.0, broken_diagrams=1)
     line = screenshots.describe(shot)
     assert "CUT: the notebook is 41000 px tall" in line
     assert "1 Mermaid diagram(s) failed to render" in line
-    assert "brightness 35/255" in line
+    assert "background 35/255" in line
 
 
 def test_free_port_is_a_local_port():
