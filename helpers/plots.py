@@ -163,6 +163,21 @@ def _opaque(fig: Figure, *axes: Axes) -> None:
         ax.set_axisbelow(True)  # grid lines behind the bars, not across them
 
 
+def _fit_x(ax: Axes, end: float) -> None:
+    """x from 0 to just past ``end``, or past the longest run drawn on any axes sharing x.
+
+    With ``plt.subplots(..., sharex=True)`` the axes share one x range: the last chart
+    drawn must not cut off the runs drawn before it.
+    """
+    ends = {ax: end}
+    for other in ax.get_shared_x_axes().get_siblings(ax):
+        if other is not ax and hasattr(other, "_course_run_end"):
+            ends[other] = other._course_run_end
+    ax._course_run_end = end  # type: ignore[attr-defined]
+    right = max(ends.values())
+    ax.set_xlim(0, right * 1.02 if right > 0 else 1.0)
+
+
 def _spans_and_marks(
     timeline_or_spans: Timeline | Iterable[Span],
 ) -> tuple[list[Span], list[Mark]]:
@@ -348,7 +363,7 @@ def plot_gantt(
     if zoom is not None:
         main.set_xlim(z0, z1)
     else:
-        main.set_xlim(0, end * 1.02 if end > 0 else 1.0)
+        _fit_x(main, end)
     if inset:
         whole = {r: i for i, r in enumerate(theory_rows + every_row)}
         draw(overview, whole, tick_labels=False)
@@ -448,7 +463,7 @@ def plot_in_flight(
     top = max([limit or 0, 1, *(max(line.get_ydata(), default=0) for line in curves)])
     right = max(max(line.get_xdata(), default=0) for line in curves)
     ax.set_ylim(0, top * 1.1)
-    ax.set_xlim(0, right * 1.02 if right > 0 else 1.0)
+    _fit_x(ax, right)
     ax.grid(axis="y", visible=True)
     if title:
         ax.set_title(title)

@@ -202,6 +202,17 @@ def test_gantt_on_a_given_axes_and_empty():
     assert _bars(right) == []
 
 
+def test_shared_x_axes_show_every_run_whole():
+    _, (left, right) = plt.subplots(1, 2, sharex=True)
+    plot_gantt([Span("sleep", 0.0, 2.0)], ax=left)
+    plot_gantt([Span("a", 0.0, 1.0), Span("b", 0.0, 1.0)], ax=right)  # shorter, drawn last
+    assert left.get_xlim()[1] >= 2.0 and right.get_xlim() == left.get_xlim()
+    _, (top, bottom) = plt.subplots(2, 1, sharex=True)
+    plot_in_flight([Span("a", 5.0, 8.0)], ax=top)
+    plot_in_flight([Span("b", 5.0, 6.0)], ax=bottom)
+    assert bottom.get_xlim()[1] >= 3.0
+
+
 def test_figures_are_opaque():
     for fig in (plot_gantt(RECORDING), plot_in_flight(RECORDING),
                 plot_timeline(Timeline(t0=0.0, spans=list(RECORDING))),
