@@ -137,14 +137,21 @@ def _inline_retina_png() -> None:
     select_figure_formats(get_ipython(), {"retina"}, **config.print_figure_kwargs)
 
 
-def state_colour(state: str, _assigned: dict[str, str] | None = None) -> str:
-    """The colour a state is drawn in (states not in :data:`STATE_COLOURS` get spare colours)."""
+def state_colour(state: str) -> str:
+    """The colour a state is drawn in.
+
+    A state of the notebook's own (not in :data:`STATE_COLOURS`) takes the next spare colour
+    the first time it is drawn and keeps it for the rest of the session, so two panels of one
+    figure agree. To choose it yourself: ``STATE_COLOURS["reused"] = OKABE_ITO["sky blue"]``.
+    """
     if state in STATE_COLOURS:
         return STATE_COLOURS[state]
-    assigned = _assigned if _assigned is not None else {}
-    if state not in assigned:
-        assigned[state] = _SPARE_COLOURS[len(assigned) % len(_SPARE_COLOURS)]
-    return assigned[state]
+    if state not in _SPARE_ASSIGNED:
+        _SPARE_ASSIGNED[state] = _SPARE_COLOURS[len(_SPARE_ASSIGNED) % len(_SPARE_COLOURS)]
+    return _SPARE_ASSIGNED[state]
+
+
+_SPARE_ASSIGNED: dict[str, str] = {}
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -301,7 +308,6 @@ def plot_gantt(
         axes = [main]
     _opaque(fig, *axes)
 
-    spare: dict[str, str] = {}
     states_present: list[str] = []
 
     def draw(target: Axes, y_of: dict[str, int], tick_labels: bool) -> None:
@@ -315,11 +321,11 @@ def plot_gantt(
             [s.duration for s in drawn],
             left=[s.start - origin for s in drawn],
             height=0.72,
-            color=[state_colour(s.state, spare) for s in drawn],
+            color=[state_colour(s.state) for s in drawn],
             # Many rows: a dark edge would hide a thin bar; an edge of its own colour
             # keeps a bar less than a pixel tall visible.
             edgecolor=(_EDGE if len(names) <= 60
-                       else [state_colour(s.state, spare) for s in drawn]),
+                       else [state_colour(s.state) for s in drawn]),
             linewidth=0.4 if len(names) <= 60 else 0.8,
             gid="span",
         )
@@ -330,7 +336,7 @@ def plot_gantt(
                 left=[s.start for s in theory_spans],
                 height=0.72,
                 facecolor="white",
-                edgecolor=[state_colour(s.state, spare) for s in theory_spans],
+                edgecolor=[state_colour(s.state) for s in theory_spans],
                 hatch="///",
                 linewidth=1.0,
                 gid="theory",
@@ -377,7 +383,7 @@ def plot_gantt(
     if title:
         (fig.suptitle(title, fontweight="bold", fontsize=11) if inset else main.set_title(title))
     if legend != "none":
-        _state_legend(main, states_present, spare, legend)
+        _state_legend(main, states_present, legend)
     return fig
 
 
@@ -402,10 +408,10 @@ def _draw_marks(target: Axes, marks: list[Mark], y_of: dict[str, int], origin: f
                             color="#222222", annotation_clip=False)
 
 
-def _state_legend(ax: Axes, states: list[str], spare: dict[str, str], where: str) -> None:
+def _state_legend(ax: Axes, states: list[str], where: str) -> None:
     """One key per state present (in the course's order), plus the theory and marks drawn."""
     order = [s for s in STATES if s in states] + [s for s in states if s not in STATES]
-    handles: list[Any] = [Patch(facecolor=state_colour(s, spare), edgecolor=_EDGE,
+    handles: list[Any] = [Patch(facecolor=state_colour(s), edgecolor=_EDGE,
                                 linewidth=0.4, label=s) for s in order]
     if any(p.get_gid() == "theory" for p in ax.patches):
         handles.append(Patch(facecolor="white", edgecolor="#444444", hatch="///",
@@ -484,13 +490,12 @@ def plot_timeline(
     fig, ax = _new_axes(ax, (8.0, 4.0))
     _opaque(fig, ax)
     origin = min((s.start for s in spans), default=0.0)
-    spare: dict[str, str] = {}
     ax.barh(
         range(len(spans)),
         [s.duration for s in spans],
         left=[s.start - origin for s in spans],
         height=0.8,
-        color=[state_colour(s.state, spare) for s in spans],
+        color=[state_colour(s.state) for s in spans],
         edgecolor=_EDGE if len(spans) <= 60 else "none",
         linewidth=0.3,
     )
@@ -502,7 +507,7 @@ def plot_timeline(
     ax.grid(axis="y", visible=False)
     states = list(dict.fromkeys(s.state for s in spans))
     if len(states) > 1:
-        _state_legend(ax, states, spare, "right")
+        _state_legend(ax, states, "right")
     return fig
 
 
