@@ -3,7 +3,8 @@
 Run it with ``python -m helpers.server --help``; start it from Python with
 :func:`helpers.start_local_api`. Modules: ``settings`` (the knobs), ``pokedex`` (data and
 bodies), ``refs`` (ids of types, abilities, stats), ``textalgo`` (the Text API's
-algorithms), ``faults`` (seeded faults and the rate limiter), ``stats`` (counters), ``app``
+algorithms), ``faults`` (seeded faults and the rate limiter), ``stats`` (counters), ``sprites`` (the
+pictures at ``/sprites/{id or name}.png``), ``app``
 (routes and middleware), ``runner`` (sockets), ``cli`` (the command line).
 """
 
