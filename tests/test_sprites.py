@@ -207,6 +207,19 @@ async def _test_many_concurrent_downloads_get_their_own_bytes():
     assert bodies == [draw(p, 64 * 1024) for p in dex.pokemon]
 
 
+def test_cache_keeps_within_its_byte_budget():
+    from helpers.server.sprites import SpriteCache
+
+    dex = Pokedex()
+    cache = SpriteCache(max_bytes=10 * 4096)
+    first = [cache.get(p, 4096) for p in dex.pokemon[:25]]
+    assert len(cache) == 10 and cache.bytes == 10 * 4096
+    assert cache.get(dex.by_id(25), 4096) is first[-1]  # the most recent ones stay
+    assert first == [draw(p, 4096) for p in dex.pokemon[:25]]
+    big = cache.get(dex.by_id(1), 11 * 4096)  # larger than the whole budget: drawn, not kept
+    assert len(big) == 11 * 4096 and cache.bytes <= 10 * 4096
+
+
 @pytest.mark.parametrize("value", [0, -1, 16 * 1024 + 1, 1.5, True, "8"])
 def test_sprite_kb_is_validated(value):
     with pytest.raises((TypeError, ValueError), match="sprite_kb"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from functools import lru_cache
+from collections import OrderedDict
 
 from aiohttp import web
 
@@ -157,10 +157,48 @@ def _text(pixels: list[bytearray], text: str, *, top: int, colour: tuple[int, in
                             pixels[y][3 * x : 3 * x + 3] = ink
 
 
-@lru_cache(maxsize=512)
+CACHE_BYTES = 64 * 1024 * 1024
+"""Most bytes of drawn sprites kept in memory: all 151 at up to 434 KiB each, fewer above."""
+
+
+class SpriteCache:
+    """Drawn sprites, least recently used first out, within a budget of bytes.
+
+    A classroom asks for the same 151 sprites again and again, so drawing each once pays. A
+    budget in bytes rather than in entries keeps a server started with ``--sprite-kb 16384``
+    from holding 151 × 16 MiB.
+    """
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+
+    def get(self, pokemon: Pokemon, size: int) -> bytes:
+        key = (pokemon.id, size)
+        png = self._items.get(key)
+        if png is not None:
+            self._items.move_to_end(key)
+            return png
+        png = draw(pokemon, size)
+        if size <= self.max_bytes:
+            self._items[key] = png
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= len(old)
+        return png
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_CACHE = SpriteCache()
+
+
 def sprite_bytes(pokemon: Pokemon, size: int) -> bytes:
-    """:func:`draw`, remembered: a classroom asks for the same 151 sprites again and again."""
-    return draw(pokemon, size)
+    """:func:`draw`, remembered within :data:`CACHE_BYTES`."""
+    return _CACHE.get(pokemon, size)
 
 
 class SpriteResponse(web.StreamResponse):
