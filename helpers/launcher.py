@@ -133,6 +133,7 @@ def start_local_api(
     slow_rate: float = 0.0,
     slow_seconds: float = 1.0,
     rate_limit: float | None = None,
+    sprite_kb: int = 16,
     text_api_key: str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -149,7 +150,7 @@ def start_local_api(
         host=host, port=port, latency=latency, jitter=jitter, seed=seed, capacity=capacity,
         retry_after=retry_after, error_rate=error_rate, drop_rate=drop_rate,
         slow_rate=slow_rate, slow_seconds=slow_seconds, rate_limit=rate_limit,
-        text_api_key=key,
+        sprite_kb=sprite_kb, text_api_key=key,
     )
     args = [sys.executable, "-m", "helpers.server", "--managed", *_flags(settings)]
     env = dict(os.environ)
@@ -200,6 +201,7 @@ def _flags(s: ServerSettings) -> list[str]:
         "--jitter", repr(s.jitter), "--seed", str(s.seed), "--retry-after", str(s.retry_after),
         "--error-rate", repr(s.error_rate), "--drop-rate", repr(s.drop_rate),
         "--slow-rate", repr(s.slow_rate), "--slow-seconds", repr(s.slow_seconds),
+        "--sprite-kb", str(s.sprite_kb),
     ]
     if s.capacity is not None:
         flags += ["--capacity", str(s.capacity)]

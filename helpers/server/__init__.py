@@ -5,7 +5,8 @@ Run it with ``python -m helpers.server --help``; start it from Python with
 bodies), ``refs`` (ids of types, abilities, stats), ``textalgo`` (the Text API's
 algorithms), ``faults`` (seeded faults and the rate limiter), ``stats`` (counters, in total
 and per client), ``dashboard`` (the live page at ``/_dashboard``, its files in ``static/``),
-``app`` (routes and middleware), ``runner`` (sockets), ``cli`` (the command line).
+``sprites`` (the pictures at ``/sprites/{id or name}.png``), ``app`` (routes and middleware),
+``runner`` (sockets), ``cli`` (the command line).
 """
 
 from .app import create_app

@@ -22,6 +22,7 @@ from .faults import FaultPlan, RateLimiter, retry_after_header
 from .pokedex import Pokedex, pokemon_body
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
+from .sprites import sprite_handler
 from .stats import CLIENT_HEADER, ClientStats, Stats
 
 API_PREFIX = "/api/v2"
@@ -379,6 +380,7 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     r.add_post(f"{TEXT_PREFIX}/summarize", summarize)
     r.add_post(f"{TEXT_PREFIX}/ner", ner)
     r.add_post(f"{TEXT_PREFIX}/most_common_phrases", most_common_phrases)
+    r.add_get("/sprites/{file}", sprite_handler(POKEDEX, SETTINGS))
     r.add_get("/_stats", get_stats)
     r.add_post("/_stats/reset", reset_stats)
     dashboard.setup(app, app[STATS], lambda: stats_body(app))

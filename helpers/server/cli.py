@@ -27,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m helpers.server",
         description=(
-            "A local, offline stand-in for PokéAPI (/api/v2/pokemon) and The Text API (/text/...)"
-            " with simulated latency, limits and faults. Prints its base URL first, then serves"
+            "A local, offline stand-in for PokéAPI (/api/v2/pokemon) and The Text API (/text/...),"
+            " with a picture of each Pokémon (/sprites/{id or name}.png) and simulated latency,"
+            " limits and faults. Prints its base URL first, then serves"
             " until stopped (Ctrl-C). Faults are off unless asked for; the same --seed and the"
             " same order of requests give the same faults."
         ),
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=float, default=None, metavar="R",
                    help="requests per second allowed per client address; then 429 with"
                         " Retry-After")
+    p.add_argument("--sprite-kb", type=int, default=16, metavar="KIB",
+                   help="size of every /sprites/{id or name}.png in KiB, exactly (1 to 16384):"
+                        " a picture drawn by the course, sent in 16 KiB pieces")
     p.add_argument("--text-api-key", default=None, metavar="KEY",
                    help="key the Text API expects in its apikey header (default: the"
                         " TEXT_API_KEY environment variable; if unset, a random key is"
@@ -81,6 +85,7 @@ def settings_from_args(args: argparse.Namespace, key: str) -> ServerSettings:
         slow_rate=args.slow_rate,
         slow_seconds=args.slow_seconds,
         rate_limit=args.rate_limit,
+        sprite_kb=args.sprite_kb,
         text_api_key=key,
     )
 

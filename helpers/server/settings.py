@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MAX_SPRITE_KB = 16 * 1024  # 16 MiB: large enough to show streaming, small enough to draw
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -36,6 +38,8 @@ class ServerSettings:
     """Requests per second allowed per client address (burst of the same size); then 429."""
     retry_after: int = 1
     """Whole seconds sent in ``Retry-After`` when capacity is exceeded."""
+    sprite_kb: int = 16
+    """Size of every ``/sprites/{id}.png`` in KiB (1024 bytes), exactly; from 1 to 16384."""
     text_api_key: str = field(default="", repr=False)
     """The key the Text API expects in its ``apikey`` header. Never printed by ``repr``."""
 
@@ -52,6 +56,7 @@ class ServerSettings:
         _check_int("port", self.port, low=0, high=65535)
         _check_int("seed", self.seed)
         _check_int("retry_after", self.retry_after, low=0)
+        _check_int("sprite_kb", self.sprite_kb, low=1, high=MAX_SPRITE_KB)
         if self.capacity is not None:
             _check_int("capacity", self.capacity, low=1)
         if self.rate_limit is not None:
