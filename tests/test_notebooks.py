@@ -102,6 +102,11 @@ def test_sessions_carry_the_client_name(nb):
         source = _source(cell)
         for match in SESSION_CALL.finditer(source):
             arguments = _call_arguments(source, match.end() - 1)
+            if match.group(1) == "requests.Session":
+                # requests.Session() takes no arguments: the headers go on the session itself.
+                assert "headers" in arguments or ".headers.update(CLIENT_HEADERS)" in source, (
+                    f"cell {i}: requests.Session() without session.headers.update(CLIENT_HEADERS)")
+                continue
             assert "headers" in arguments, (
                 f"cell {i}: {match.group(0)}...) sends no headers=CLIENT_HEADERS")
 
