@@ -21,6 +21,18 @@ _EXPORTS = {
     "Stopwatch": "timing",
     "Timeline": "timing",
     "Span": "timing",
+    "Mark": "timing",
+    "WAITING": "timing",
+    "IN_FLIGHT": "timing",
+    "BACKOFF": "timing",
+    "FAILED": "timing",
+    "WORKING": "timing",
+    "BLOCKED": "timing",
+    "OVERHEAD": "timing",
+    "in_flight_steps": "timing",
+    "use_course_style": "plots",
+    "plot_gantt": "plots",
+    "plot_in_flight": "plots",
     "plot_timeline": "plots",
     "plot_time_vs_concurrency": "plots",
     "theoretical_time": "timing",
@@ -34,8 +46,28 @@ if TYPE_CHECKING:
     from .concurrency import gather_with_concurrency  # noqa: F401
     from .identity import client_headers, client_name  # noqa: F401
     from .launcher import LocalAPI, pokeapi_base_url, start_local_api  # noqa: F401
-    from .plots import plot_time_vs_concurrency, plot_timeline  # noqa: F401
-    from .timing import Span, Stopwatch, Timeline, theoretical_time  # noqa: F401
+    from .plots import (  # noqa: F401
+        plot_gantt,
+        plot_in_flight,
+        plot_time_vs_concurrency,
+        plot_timeline,
+        use_course_style,
+    )
+    from .timing import (  # noqa: F401
+        BACKOFF,
+        BLOCKED,
+        FAILED,
+        IN_FLIGHT,
+        OVERHEAD,
+        WAITING,
+        WORKING,
+        Mark,
+        Span,
+        Stopwatch,
+        Timeline,
+        in_flight_steps,
+        theoretical_time,
+    )
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -104,3 +104,88 @@ def test_sessions_carry_the_client_name(nb):
             arguments = _call_arguments(source, match.end() - 1)
             assert "headers" in arguments, (
                 f"cell {i}: {match.group(0)}...) sends no headers=CLIENT_HEADERS")
+
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+CAPTION = re.compile(r"\*Figure (\d+)\.\s+\S")
+
+
+def _images(cell) -> list[str]:
+    """The image MIME types a code cell stores, one entry per image output."""
+    if cell.cell_type != "code":
+        return []
+    return [mime for output in cell.get("outputs", [])
+            for mime in IMAGE_TYPES if mime in output.get("data", {})]
+
+
+def figure_problems(notebook: nbformat.NotebookNode) -> list[str]:
+    """What breaks issue 9's rules for stored figures (empty when nothing does).
+
+    nbval ignores PNG bytes but compares SVG text, so no figure may be stored as SVG. The
+    Markdown cell right after a figure's cell starts with ``*Figure N.``, N counting from 1;
+    one figure per cell, so that every image has a caption of its own; and no caption stands
+    where there is no figure.
+    """
+    cells = notebook.cells
+    problems: list[str] = []
+    figures = 0
+    for i, cell in enumerate(cells):
+        images = _images(cell)
+        if "image/svg+xml" in images:
+            problems.append(f"cell {i}: a figure stored as SVG (store PNG)")
+        if images:
+            figures += 1
+            if len(images) > 1:
+                problems.append(f"cell {i} stores {len(images)} images: draw them as one figure "
+                                "(subplots) or split the cell, so each has its caption")
+            after = cells[i + 1] if i + 1 < len(cells) else None
+            if after is None or after.cell_type != "markdown":
+                problems.append(f"cell {i}: a figure, and no Markdown caption cell right after it")
+                continue
+            match = CAPTION.match(_source(after).lstrip())
+            if not match:
+                problems.append(f"cell {i + 1}: the caption of cell {i}'s figure must start "
+                                f"with '*Figure {figures}. '")
+            elif int(match.group(1)) != figures:
+                problems.append(f"cell {i + 1}: Figure {match.group(1)}, expected Figure {figures}")
+        elif cell.cell_type == "markdown" and CAPTION.match(_source(cell).lstrip()):
+            if i == 0 or not _images(cells[i - 1]):
+                problems.append(f"cell {i}: a figure caption with no stored figure right before it")
+    return problems
+
+
+def test_every_figure_has_a_caption_and_none_is_svg(nb):
+    """Issue 9: a figure is evidence, with a caption that says what to look for (its alt text)."""
+    assert figure_problems(nb) == []
+
+
+def _figure_cell(*mimes: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("fig")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={m: "x", "text/plain": "<Figure>"})
+                    for m in mimes]
+    return cell
+
+
+@pytest.mark.parametrize(("cells", "problem"), [
+    ([_figure_cell("image/png"), nbformat.v4.new_markdown_cell("*Figure 1. Lanes.*")], None),
+    ([_figure_cell("image/png"), nbformat.v4.new_markdown_cell("*Figure 1. A.*"),
+      _figure_cell("image/png"), nbformat.v4.new_markdown_cell("*Figure 2. B.*")], None),
+    ([_figure_cell("image/png")], "no Markdown caption"),
+    ([_figure_cell("image/png"), nbformat.v4.new_code_cell("x = 1")], "no Markdown caption"),
+    ([_figure_cell("image/png"), nbformat.v4.new_markdown_cell("The figure shows lanes.")],
+     "must start with '*Figure 1. '"),
+    ([_figure_cell("image/png"), nbformat.v4.new_markdown_cell("*Figure 2. Lanes.*")],
+     "expected Figure 1"),
+    ([_figure_cell("image/svg+xml"), nbformat.v4.new_markdown_cell("*Figure 1. A*")],
+     "SVG"),
+    ([_figure_cell("image/png", "image/png"), nbformat.v4.new_markdown_cell("*Figure 1. A*")],
+     "stores 2 images"),
+    ([nbformat.v4.new_markdown_cell("*Figure 1. Nothing above.*")], "no stored figure"),
+])
+def test_figure_problems_finds_each_broken_rule(cells, problem):
+    found = figure_problems(nbformat.v4.new_notebook(cells=cells))
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and problem in found[0], found
