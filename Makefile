@@ -12,7 +12,7 @@ LATENCY ?= 0.05
 JITTER ?= 0
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
+.PHONY: help lab test test-remote unit notebooks-test lint serve bench run-notebooks screenshots freeze clean
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
@@ -22,6 +22,7 @@ help:
 	@echo "make serve      the local API in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
 	@echo "make run-notebooks  re-execute every notebook in place (Restart & Run All)"
+	@echo "make screenshots    every notebook in JupyterLab, light and dark, as PNG in results/screenshots/"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
@@ -59,6 +60,20 @@ bench: $(STAMP)
 
 run-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run notebooks
+
+# Tools for building the course (requirements-dev.txt), installed only when a target needs them.
+DEV_STAMP := $(VENV)/.installed-dev
+$(DEV_STAMP): $(STAMP) requirements-dev.txt constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+# Headless Chromium pictures JupyterLab: Debian's package, installed here where it is missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+screenshots: $(DEV_STAMP)
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
+	  echo "chromium is missing: installing Debian's package 'chromium' with apt-get"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+	$(BIN)/python -m helpers.screenshots
 
 freeze: $(STAMP)
 	( echo "# Every package of the course environment, pinned (the lock that requirements.txt applies)."; \

@@ -29,6 +29,7 @@ from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from .timing import (
     BACKOFF,
@@ -136,14 +137,21 @@ def _inline_retina_png() -> None:
     select_figure_formats(get_ipython(), {"retina"}, **config.print_figure_kwargs)
 
 
-def state_colour(state: str, _assigned: dict[str, str] | None = None) -> str:
-    """The colour a state is drawn in (states not in :data:`STATE_COLOURS` get spare colours)."""
+def state_colour(state: str) -> str:
+    """The colour a state is drawn in.
+
+    A state of the notebook's own (not in :data:`STATE_COLOURS`) takes the next spare colour
+    the first time it is drawn and keeps it for the rest of the session, so two panels of one
+    figure agree. To choose it yourself: ``STATE_COLOURS["reused"] = OKABE_ITO["sky blue"]``.
+    """
     if state in STATE_COLOURS:
         return STATE_COLOURS[state]
-    assigned = _assigned if _assigned is not None else {}
-    if state not in assigned:
-        assigned[state] = _SPARE_COLOURS[len(assigned) % len(_SPARE_COLOURS)]
-    return assigned[state]
+    if state not in _SPARE_ASSIGNED:
+        _SPARE_ASSIGNED[state] = _SPARE_COLOURS[len(_SPARE_ASSIGNED) % len(_SPARE_COLOURS)]
+    return _SPARE_ASSIGNED[state]
+
+
+_SPARE_ASSIGNED: dict[str, str] = {}
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -160,6 +168,21 @@ def _opaque(fig: Figure, *axes: Axes) -> None:
     for ax in axes:
         ax.set_facecolor("white")
         ax.set_axisbelow(True)  # grid lines behind the bars, not across them
+
+
+def _fit_x(ax: Axes, end: float) -> None:
+    """x from 0 to just past ``end``, or past the longest run drawn on any axes sharing x.
+
+    With ``plt.subplots(..., sharex=True)`` the axes share one x range: the last chart
+    drawn must not cut off the runs drawn before it.
+    """
+    ends = {ax: end}
+    for other in ax.get_shared_x_axes().get_siblings(ax):
+        if other is not ax and hasattr(other, "_course_run_end"):
+            ends[other] = other._course_run_end
+    ax._course_run_end = end  # type: ignore[attr-defined]
+    right = max(ends.values())
+    ax.set_xlim(0, right * 1.02 if right > 0 else 1.0)
 
 
 def _spans_and_marks(
@@ -285,7 +308,6 @@ def plot_gantt(
         axes = [main]
     _opaque(fig, *axes)
 
-    spare: dict[str, str] = {}
     states_present: list[str] = []
 
     def draw(target: Axes, y_of: dict[str, int], tick_labels: bool) -> None:
@@ -299,9 +321,12 @@ def plot_gantt(
             [s.duration for s in drawn],
             left=[s.start - origin for s in drawn],
             height=0.72,
-            color=[state_colour(s.state, spare) for s in drawn],
-            edgecolor=_EDGE if len(names) <= 60 else "none",  # edges would hide thin bars
-            linewidth=0.4,
+            color=[state_colour(s.state) for s in drawn],
+            # Many rows: a dark edge would hide a thin bar; an edge of its own colour
+            # keeps a bar less than a pixel tall visible.
+            edgecolor=(_EDGE if len(names) <= 60
+                       else [state_colour(s.state) for s in drawn]),
+            linewidth=0.4 if len(names) <= 60 else 0.8,
             gid="span",
         )
         if theory_spans:
@@ -311,7 +336,7 @@ def plot_gantt(
                 left=[s.start for s in theory_spans],
                 height=0.72,
                 facecolor="white",
-                edgecolor=[state_colour(s.state, spare) for s in theory_spans],
+                edgecolor=[state_colour(s.state) for s in theory_spans],
                 hatch="///",
                 linewidth=1.0,
                 gid="theory",
@@ -344,7 +369,7 @@ def plot_gantt(
     if zoom is not None:
         main.set_xlim(z0, z1)
     else:
-        main.set_xlim(0, end * 1.02 if end > 0 else 1.0)
+        _fit_x(main, end)
     if inset:
         whole = {r: i for i, r in enumerate(theory_rows + every_row)}
         draw(overview, whole, tick_labels=False)
@@ -358,7 +383,7 @@ def plot_gantt(
     if title:
         (fig.suptitle(title, fontweight="bold", fontsize=11) if inset else main.set_title(title))
     if legend != "none":
-        _state_legend(main, states_present, spare, legend)
+        _state_legend(main, states_present, legend)
     return fig
 
 
@@ -383,10 +408,10 @@ def _draw_marks(target: Axes, marks: list[Mark], y_of: dict[str, int], origin: f
                             color="#222222", annotation_clip=False)
 
 
-def _state_legend(ax: Axes, states: list[str], spare: dict[str, str], where: str) -> None:
+def _state_legend(ax: Axes, states: list[str], where: str) -> None:
     """One key per state present (in the course's order), plus the theory and marks drawn."""
     order = [s for s in STATES if s in states] + [s for s in states if s not in STATES]
-    handles: list[Any] = [Patch(facecolor=state_colour(s, spare), edgecolor=_EDGE,
+    handles: list[Any] = [Patch(facecolor=state_colour(s), edgecolor=_EDGE,
                                 linewidth=0.4, label=s) for s in order]
     if any(p.get_gid() == "theory" for p in ax.patches):
         handles.append(Patch(facecolor="white", edgecolor="#444444", hatch="///",
@@ -444,7 +469,7 @@ def plot_in_flight(
     top = max([limit or 0, 1, *(max(line.get_ydata(), default=0) for line in curves)])
     right = max(max(line.get_xdata(), default=0) for line in curves)
     ax.set_ylim(0, top * 1.1)
-    ax.set_xlim(0, right * 1.02 if right > 0 else 1.0)
+    _fit_x(ax, right)
     ax.grid(axis="y", visible=True)
     if title:
         ax.set_title(title)
@@ -465,13 +490,12 @@ def plot_timeline(
     fig, ax = _new_axes(ax, (8.0, 4.0))
     _opaque(fig, ax)
     origin = min((s.start for s in spans), default=0.0)
-    spare: dict[str, str] = {}
     ax.barh(
         range(len(spans)),
         [s.duration for s in spans],
         left=[s.start - origin for s in spans],
         height=0.8,
-        color=[state_colour(s.state, spare) for s in spans],
+        color=[state_colour(s.state) for s in spans],
         edgecolor=_EDGE if len(spans) <= 60 else "none",
         linewidth=0.3,
     )
@@ -483,7 +507,7 @@ def plot_timeline(
     ax.grid(axis="y", visible=False)
     states = list(dict.fromkeys(s.state for s in spans))
     if len(states) > 1:
-        _state_legend(ax, states, spare, "right")
+        _state_legend(ax, states, "right")
     return fig
 
 
@@ -504,6 +528,9 @@ def plot_time_vs_concurrency(
             markeredgecolor=_EDGE, markeredgewidth=0.6, linewidth=1.6, label="measured")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # "0.1", not "10^-1"
+    ax.xaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(plain)
     ax.grid(axis="both", which="major")
     ax.set_xlabel("concurrency limit n (log scale)")
     ax.set_ylabel("total time (s, log scale)")

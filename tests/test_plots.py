@@ -95,6 +95,19 @@ def test_gantt_state_colours_are_distinct_okabe_ito():
     assert set(STATE_COLOURS.values()) <= set(OKABE_ITO.values())
 
 
+def test_a_state_of_the_notebooks_own_keeps_its_colour_across_panels():
+    _, (left, right) = plt.subplots(1, 2)
+    plot_gantt([Span("a", 0, 1, state="new connection")], ax=left)
+    plot_gantt([Span("b", 0, 1, state="reused connection"),
+                Span("c", 1, 2, state="new connection")], ax=right)
+    colour = {to_hex(b.get_facecolor()) for b in _bars(left)}
+    assert len(colour) == 1
+    new_on_right = [b for b in _bars(right) if b.get_x() == 1]
+    assert {to_hex(b.get_facecolor()) for b in new_on_right} == colour
+    reused = [b for b in _bars(right) if b.get_x() == 0]
+    assert to_hex(reused[0].get_facecolor()) not in colour | set(STATE_COLOURS.values())
+
+
 def test_gantt_legend_lists_the_states_present_outside_the_axes():
     fig = plot_gantt(RECORDING)
     ax = fig.axes[0]
@@ -200,6 +213,17 @@ def test_gantt_on_a_given_axes_and_empty():
     assert plot_gantt(RECORDING, ax=left) is fig
     assert plot_gantt([], ax=right) is fig
     assert _bars(right) == []
+
+
+def test_shared_x_axes_show_every_run_whole():
+    _, (left, right) = plt.subplots(1, 2, sharex=True)
+    plot_gantt([Span("sleep", 0.0, 2.0)], ax=left)
+    plot_gantt([Span("a", 0.0, 1.0), Span("b", 0.0, 1.0)], ax=right)  # shorter, drawn last
+    assert left.get_xlim()[1] >= 2.0 and right.get_xlim() == left.get_xlim()
+    _, (top, bottom) = plt.subplots(2, 1, sharex=True)
+    plot_in_flight([Span("a", 5.0, 8.0)], ax=top)
+    plot_in_flight([Span("b", 5.0, 6.0)], ax=bottom)
+    assert bottom.get_xlim()[1] >= 3.0
 
 
 def test_figures_are_opaque():
