@@ -185,3 +185,35 @@ def test_quick_run_measures_every_row_without_failures(tmp_path, capsys):
         assert len(list(csv.DictReader(f))) == len(rows)
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
     assert "Targets" in out and "Failures: 0" in out
+
+
+def test_efficiency_chart_draws_one_line_per_strategy_over_n():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from helpers.bench import plot_efficiency
+
+    rows = [
+        _row(strategy="aiohttp", n=10, theory=0.8, times=[0.8, 1.0, 1.6], median=1.0),
+        _row(strategy="aiohttp", n=50, theory=0.2, times=[0.25, 0.4, 0.5], median=0.4),
+        _row(strategy="threads", label="ThreadPoolExecutor", n=10, theory=0.8,
+             times=[0.9, 1.0, 1.1], median=1.0),
+        _row(strategy="sequential", label="requests.get", n=1, efficiency=None),  # 0 ms: left out
+    ]
+    fig = plot_efficiency(rows)
+    (ax,) = fig.axes
+    lines = {}
+    for line in ax.get_lines():  # the data line comes first, then the whiskers' caps
+        if line.get_gid():
+            lines.setdefault(line.get_gid(), line)
+    assert set(lines) == {"aiohttp", "threads"}
+    assert list(lines["aiohttp"].get_xdata()) == [10, 50]
+    assert [round(y, 1) for y in lines["aiohttp"].get_ydata()] == [80.0, 50.0]
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1  # the key is outside
+    assert [t.get_text() for t in legend.get_texts()][:2] == ["aiohttp + semaphore",
+                                                             "ThreadPoolExecutor"]
+    assert "requests.get" not in [t.get_text() for t in legend.get_texts()]
+    plt.close(fig)

@@ -31,6 +31,7 @@ _EXPORTS = {
     "theoretical_time": "theory",
     "format_table": "report",
     "plot_results": "report",
+    "plot_efficiency": "report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -225,6 +225,62 @@ def plot_results(rows: Sequence[Row], *, title: str | None = None) -> Figure:
     return fig
 
 
+
+def plot_efficiency(rows: Sequence[Row], *, title: str | None = None) -> Figure:
+    """Efficiency (theory / median time) against the concurrency n, one line per strategy.
+
+    Why this shape: the showdown asks how close each tool gets to what its concurrency
+    allows, and whether that holds as n grows. A line per strategy over n answers both at a
+    glance, where bars of times make every row compete with the slow sequential ones. The
+    whiskers reach from the slowest run's efficiency to the fastest run's, so the spread of
+    the repeats is visible. The key sits outside the axes; the title says only what is drawn.
+    Rows at zero latency have no efficiency and are left out (one panel per other latency).
+    """
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import NullLocator
+
+    drawn = [r for r in rows if r.efficiency is not None]
+    latencies = sorted({r.latency for r in drawn})
+    panels = max(1, len(latencies))
+    fig, axes = plt.subplots(1, panels, figsize=(5.6 * panels + 2.6, 4.2), squeeze=False,
+                             sharey=True)
+    order = list(dict.fromkeys(r.strategy for r in drawn))
+    markers = "osD^vP*X"
+    for ax, latency in zip(axes[0], latencies, strict=False):
+        for k, strategy in enumerate(order):
+            group = sorted((r for r in drawn if r.strategy == strategy and r.latency == latency),
+                           key=lambda r: r.n)
+            if not group:
+                continue
+            xs = [r.n for r in group]
+            ys = [100 * r.theory / r.median for r in group]
+            low = [100 * r.theory / max(r.times) for r in group]
+            high = [100 * r.theory / min(r.times) for r in group]
+            ax.errorbar(xs, ys, yerr=[[y - lo for y, lo in zip(ys, low, strict=True)],
+                                      [hi - y for y, hi in zip(ys, high, strict=True)]],
+                        marker=markers[k % len(markers)], capsize=3, linewidth=1.5,
+                        label=group[0].label, gid=strategy)
+        ax.axhline(100, color="#666666", linestyle="--", linewidth=1.0,
+                   label="theory: ceil(N / n) × latency")
+        ns = sorted({r.n for r in drawn if r.latency == latency})
+        ax.set_xscale("log")
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("n: requests in flight at most (log scale)")
+        ax.set_ylim(0, 110)
+        ax.set_title(f"latency {fmt_latency(latency)}")
+    axes[0][0].set_ylabel("efficiency: theory / median time (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    keyed = sorted(zip(handles, labels, strict=True), key=lambda hl: hl[1].startswith("theory"))
+    axes[0][-1].legend([h for h, _ in keyed], [label for _, label in keyed], loc="upper left",
+                       bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                       title="strategy (whiskers: slowest\nand fastest run)")
+    n_requests = drawn[0].requests if drawn else 0
+    fig.suptitle(title or f"{n_requests} requests: efficiency against concurrency")
+    fig.tight_layout()
+    return fig
+
+
 STRATEGY_KIND = {
     "sequential": "seq", "session": "seq", "threads": "thread", "grequests": "thread",
     "aiohttp": "async", "aiohttp-unbounded": "async", "httpx": "async",
