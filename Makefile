@@ -10,9 +10,10 @@ LAB_ARGS ?=
 HOST   ?= 127.0.0.1
 LATENCY ?= 0.05
 JITTER ?= 0
+SOAK   ?= 60
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
+.PHONY: help lab test test-remote unit notebooks-test lint serve bench bench-server run-notebooks freeze clean
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
@@ -21,6 +22,7 @@ help:
 	@echo "make lint       ruff over helpers, tests and notebooks"
 	@echo "make serve      the local API in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
+	@echo "make bench-server  the server against a minimal aiohttp app (SOAK=60 seconds of soak)"
 	@echo "make run-notebooks  re-execute every notebook in place (Restart & Run All)"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -56,6 +58,10 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m helpers.bench
+
+# wrk is used where installed (Debian: apt-get install -y wrk); else an aiohttp client.
+bench-server: $(STAMP)
+	$(BIN)/python -m helpers.bench --server-only --soak-seconds $(SOAK)
 
 run-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run notebooks
