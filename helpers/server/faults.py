@@ -35,6 +35,14 @@ class FaultPlan:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self._seen: dict[str, int] = {}
+        s = settings
+        random_free = not (s.jitter or s.error_rate or s.drop_rate or s.slow_rate)
+        self.constant: Fate | None = (
+            Fate(delay=s.latency, error=False, drop=False, slow=False) if random_free else None
+        )
+        """The one fate of every request when nothing is drawn (no jitter, no faults; the
+        course's default). Settings never change, so the middleware then skips building the
+        key and seeding a generator per request: nothing a draw could decide is random."""
 
     def reseed(self) -> None:
         """Forget how often each request was seen: the next run replays the same faults."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import weakref
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from .app import API_PREFIX, RECEIVED, TEXT_PREFIX, create_app
+from .app import API_PREFIX, TEXT_PREFIX, create_app
+from .arrival import StampingProtocol
 from .settings import ServerSettings
 
 
@@ -47,10 +47,9 @@ async def start(settings: ServerSettings) -> RunningServer:
     make_protocol = runner.server
     assert make_protocol is not None
     loop = asyncio.get_running_loop()
-    received = app[RECEIVED]
 
     def stamping_protocol() -> asyncio.Protocol:
-        return _Stamping(make_protocol(), received, loop)
+        return StampingProtocol(make_protocol(), loop)
 
     try:
         server = await loop.create_server(
@@ -66,43 +65,3 @@ async def start(settings: ServerSettings) -> RunningServer:
         raise
     port = server.sockets[0].getsockname()[1]
     return RunningServer(runner=runner, server=server, host=settings.host, port=port)
-
-
-class _Stamping(asyncio.Protocol):
-    """aiohttp's protocol, plus the time each chunk of bytes reached the socket.
-
-    The simulated latency is counted from a request's arrival. Stamped here, arrival is when
-    the bytes came in, not when the application got round to the request: in a burst of 151
-    requests, the time spent parsing the ones ahead is then part of the latency instead of
-    being added to it. Everything else is passed straight to aiohttp's protocol.
-    """
-
-    def __init__(
-        self, inner: asyncio.Protocol, received: weakref.WeakKeyDictionary,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self._inner = inner
-        self._received = received
-        self._loop = loop
-        self._transport: asyncio.BaseTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-        self._inner.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        if self._transport is not None:
-            self._received[self._transport] = self._loop.time()
-        self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
