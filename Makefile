@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 PORT   ?= 8000
 LAB_ARGS ?=
 HOST   ?= 127.0.0.1
@@ -20,7 +21,7 @@ help:
 	@echo "make test       set up .venv, then unit tests and every notebook (nbval, strict)"
 	@echo "make test-remote LATENCY=0.4 JITTER=0.1  every notebook against a second server (nbval-lax)"
 	@echo "make lint       ruff over helpers, tests and notebooks"
-	@echo "make serve      the local API in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
+	@echo "make serve      the local API and its live dashboard in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
 	@echo "make bench-server  the server against a minimal aiohttp app (SOAK=60 seconds of soak)"
 	@echo "make run-notebooks  re-execute every notebook in place (Restart & Run All)"
@@ -32,11 +33,16 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# What only the tests need (Playwright, for the dashboard's browser test), on top of the course.
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser \
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -q
 
 # The notebooks as a classroom meets them: POKEAPI_BASE_URL points at another server whose
@@ -44,7 +50,7 @@ test: $(STAMP)
 test-remote: $(STAMP)
 	$(BIN)/python -m helpers.notebooks remote notebooks --latency $(LATENCY) --jitter $(JITTER)
 
-unit: $(STAMP)
+unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests -q
 
 notebooks-test: $(STAMP)

@@ -22,20 +22,22 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import textalgo
+from . import dashboard, textalgo
 from .arrival import StampingProtocol
 from .bodies import MAX_ROOTS, BodyCache
 from .faults import FaultPlan, RateLimiter, retry_after_header
 from .pokedex import Pokedex
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
-from .stats import Stats
+from .stats import CLIENT_HEADER, ClientStats, Stats
 from .wakeups import Wakeups
 
 API_PREFIX = "/api/v2"
 TEXT_PREFIX = "/text"
 MAX_BODY = 1024 * 1024
 DEFAULT_LIMIT = 20
+# The server's own pages (first path segment): neither counted nor delayed.
+UNCOUNTED = frozenset({"_stats", "_dashboard"})
 
 SETTINGS = web.AppKey("settings", ServerSettings)
 STATS = web.AppKey("stats", Stats)
@@ -99,7 +101,8 @@ def api_root(request: web.Request) -> str:
 
 @web.middleware
 async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Latency, limits and faults in front of every route but ``/_stats``; and the counting.
+    """Latency, limits and faults in front of every route but ``/_stats`` and ``/_dashboard``;
+    and the counting.
 
     It also turns aiohttp's own errors (no route, wrong method, body too large) into plain
     text, and refuses with 400 a ``Host`` header that is not a host name or address
@@ -111,7 +114,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if host is not None and host not in app[ROOTS] and not _HOST.fullmatch(host):
         return plain(400, "Bad Request")
     path = request.path
-    if path == "/_stats" or path.startswith("/_stats/"):
+    if path.startswith("/_") and path.split("/", 2)[1] in UNCOUNTED:
         try:
             return await handler(request)
         except web.HTTPException as exc:
@@ -125,7 +128,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     # others first must not be added to the simulated latency. Without a stamp (a server not
     # started by ``runner``): now.
     now = loop.time()
-    stats.requests += 1
+    client = stats.arrive(request.headers.get(CLIENT_HEADER), request.remote)
     # Count a connection when it carries its first API request, so the connections that only
     # read /_stats (the launcher's own calls, one each) never inflate the count.
     transport = request.transport
@@ -145,14 +148,15 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if limiter is not None:
         wait = limiter.acquire(request.remote or "?", arrived)
         if wait:
-            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"))
+            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"),
+                          client)
     if settings.capacity is not None and stats.in_flight >= settings.capacity:
-        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"))
+        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"), client)
 
     plan = app[PLAN]
     fate = plan.constant if plan.constant is not None else plan.next_fate(
         f"{request.method} {request.path_qs}")
-    stats.enter()
+    stats.enter(client)
     answered = False
     try:
         response: web.StreamResponse | None = None
@@ -178,7 +182,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         if waited:
             await app[WAKEUPS].at(due)
         if fate.drop:
-            stats.dropped += 1
+            stats.drop(client)
             if request.transport is not None:
                 request.transport.abort()
             # Nothing reaches the client: aiohttp finds the transport closed and gives up.
@@ -187,9 +191,9 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
             response = plain(500, "Internal Server Error (injected fault)")
         # Counted before the answer leaves, so a client never sees an answer that the
         # counters do not show yet.
-        stats.leave()
+        stats.leave(client)
         answered = True
-        _count(stats, response)
+        _count(stats, response, client)
         if response.prepared:
             try:
                 await response.write_eof()
@@ -202,7 +206,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         return response
     finally:
         if not answered:
-            stats.leave()
+            stats.leave(client)
 
 
 def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
@@ -214,8 +218,10 @@ def _too_many(retry_after: str, why: str) -> web.Response:
     return plain(429, f"Too Many Requests: {why}", headers={"Retry-After": retry_after})
 
 
-def _count(stats: Stats, response: web.StreamResponse) -> web.StreamResponse:
-    stats.by_status[response.status] += 1
+def _count(
+    stats: Stats, response: web.StreamResponse, client: ClientStats
+) -> web.StreamResponse:
+    stats.count(response.status, client)
     return response
 
 
@@ -352,9 +358,14 @@ async def most_common_phrases(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    body = request.app[STATS].as_dict()
-    body["settings"] = request.app[SETTINGS].public()
-    return web.json_response(body)
+    return web.json_response(stats_body(request.app))
+
+
+def stats_body(app: web.Application) -> dict[str, Any]:
+    """What ``/_stats`` answers: the counters and the settings (never the Text API key)."""
+    body = app[STATS].as_dict()
+    body["settings"] = app[SETTINGS].public()
+    return body
 
 
 async def reset_stats(request: web.Request) -> web.Response:
@@ -409,4 +420,5 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     r.add_post(f"{TEXT_PREFIX}/most_common_phrases", most_common_phrases)
     r.add_get("/_stats", get_stats)
     r.add_post("/_stats/reset", reset_stats)
+    dashboard.setup(app, app[STATS], lambda: stats_body(app))
     return app
