@@ -12,6 +12,8 @@ HOST   ?= 127.0.0.1
 LATENCY ?= 0.05
 JITTER ?= 0
 SOAK   ?= 60
+# Server processes for make serve: one per core (the notebooks start one).
+WORKERS ?= auto
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
 .PHONY: help lab test test-remote unit notebooks-test lint serve bench bench-server run-notebooks freeze clean
@@ -60,7 +62,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks
 
 serve: $(STAMP)
-	$(BIN)/python -m helpers.server --host $(HOST) --port $(PORT) --latency $(LATENCY)
+	$(BIN)/python -m helpers.server --host $(HOST) --port $(PORT) --latency $(LATENCY) \
+		--workers $(WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python -m helpers.bench

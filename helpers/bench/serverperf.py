@@ -45,7 +45,7 @@ class ServerPerfConfig:
 
     latency: float = 0.05
     in_flight: tuple[int, ...] = (150, 500, 1500)
-    multi_workers: int = 0
+    multi_workers: int = 2
     """Workers of the second course server measured at every level (0: not measured)."""
     load_seconds: float = 5.0
     throughput_seconds: float = 6.0

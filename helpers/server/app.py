@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import re
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -31,6 +32,9 @@ from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
 from .stats import CLIENT_HEADER, ClientStats, Stats
 from .wakeups import Wakeups
+
+if TYPE_CHECKING:
+    from .remote import Link
 
 API_PREFIX = "/api/v2"
 TEXT_PREFIX = "/text"
@@ -129,84 +133,90 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     # started by ``runner``): now.
     now = loop.time()
     client = stats.arrive(request.headers.get(CLIENT_HEADER), request.remote)
-    # Count a connection when it carries its first API request, so the connections that only
-    # read /_stats (the launcher's own calls, one each) never inflate the count.
-    transport = request.transport
-    protocol = transport.get_protocol() if transport is not None else None
-    if type(protocol) is StampingProtocol:
-        arrived = min(protocol.arrived, now)
-        if not protocol.counted:
-            protocol.counted = True
-            stats.connections_opened += 1
-    else:
-        arrived = now
-        if transport is not None and transport not in app[CONNECTIONS]:
-            app[CONNECTIONS].add(transport)
-            stats.connections_opened += 1
-
-    limiter = app[LIMITER]
-    if limiter is not None:
-        wait = limiter.acquire(request.remote or "?", arrived)
-        if wait:
-            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"),
-                          client)
-    if settings.capacity is not None and stats.in_flight >= settings.capacity:
-        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"), client)
-
-    plan = app[PLAN]
-    fate = plan.constant if plan.constant is not None else plan.next_fate(
-        f"{request.method} {request.path_qs}")
-    stats.enter(client)
-    answered = False
     try:
-        response: web.StreamResponse | None = None
-        if not fate.drop and not fate.error:
-            # Build the answer first and then wait: the work is done during the simulated
-            # latency, so a burst of requests due at the same moment is not answered late by
-            # the time it takes to build all of their bodies one after another.
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                if exc.status < 400:
-                    raise
-                response = plain(exc.status, exc.reason, headers=_allow_header(exc))
-            if not response.prepared:
-                # Serialise the status line and headers now too: aiohttp holds them back
-                # until the body is written, so nothing is sent early, and after the wait
-                # only one write remains.
-                await response.prepare(request)
-        # Wait until arrival + delay, so time spent queueing is not added on top; answers
-        # due at the same loop time share one timer (``Wakeups``). Already due: no wait.
-        due = arrived + fate.delay
-        waited = due > loop.time()
-        if waited:
-            await app[WAKEUPS].at(due)
-        if fate.drop:
-            stats.drop(client)
-            if request.transport is not None:
-                request.transport.abort()
-            # Nothing reaches the client: aiohttp finds the transport closed and gives up.
-            return web.Response(status=499)
-        if response is None:
-            response = plain(500, "Internal Server Error (injected fault)")
-        # Counted before the answer leaves, so a client never sees an answer that the
-        # counters do not show yet.
-        stats.leave(client)
-        answered = True
-        _count(stats, response, client)
-        if response.prepared:
-            try:
-                await response.write_eof()
-            except ConnectionError:
-                pass  # the client left while it waited; aiohttp closes the connection
+        # Count a connection when it carries its first API request, so the connections that
+        # only read /_stats (the launcher's own calls, one each) never inflate the count.
+        transport = request.transport
+        protocol = transport.get_protocol() if transport is not None else None
+        if type(protocol) is StampingProtocol:
+            arrived = min(protocol.arrived, now)
+            if not protocol.counted:
+                protocol.counted = True
+                stats.connections_opened += 1
+        else:
+            arrived = now
+            if transport is not None and transport not in app[CONNECTIONS]:
+                app[CONNECTIONS].add(transport)
+                stats.connections_opened += 1
+
+        limiter = app[LIMITER]
+        if limiter is not None:
+            wait = limiter.acquire(request.remote or "?", arrived)
+            if wait:
+                return _count(stats, _too_many(retry_after_header(wait),
+                                               "rate limit exceeded"), client)
+        # Checked and entered at once (with several workers, in the one place that counts).
+        if not stats.admit(client, settings.capacity):
+            return _count(stats, _too_many(str(settings.retry_after), "server at capacity"),
+                          client)
+
+        plan = app[PLAN]
+        fate = plan.constant if plan.constant is not None else plan.next_fate(
+            f"{request.method} {request.path_qs}")
+        answered = False
+        try:
+            response: web.StreamResponse | None = None
+            if not fate.drop and not fate.error:
+                # Build the answer first and then wait: the work is done during the simulated
+                # latency, so a burst of requests due at the same moment is not answered late
+                # by the time it takes to build all of their bodies one after another.
+                try:
+                    response = await handler(request)
+                except web.HTTPException as exc:
+                    if exc.status < 400:
+                        raise
+                    response = plain(exc.status, exc.reason, headers=_allow_header(exc))
+                if not response.prepared:
+                    # Serialise the status line and headers now too: aiohttp holds them back
+                    # until the body is written, so nothing is sent early, and after the wait
+                    # only one write remains.
+                    await response.prepare(request)
+            # Wait until arrival + delay, so time spent queueing is not added on top;
+            # answers due at the same loop time share one timer (``Wakeups``). Already due:
+            # no wait.
+            due = arrived + fate.delay
+            waited = due > loop.time()
             if waited:
-                # The answer is on the wire. Let the other answers due at this moment go out
-                # before aiohttp's own bookkeeping for this one (keep-alive, the next request).
-                await asyncio.sleep(0)
-        return response
-    finally:
-        if not answered:
+                await app[WAKEUPS].at(due)
+            if fate.drop:
+                stats.drop(client)
+                if request.transport is not None:
+                    request.transport.abort()
+                # Nothing reaches the client: aiohttp finds the transport closed and gives up.
+                return web.Response(status=499)
+            if response is None:
+                response = plain(500, "Internal Server Error (injected fault)")
+            # Counted before the answer leaves, so a client never sees an answer that the
+            # counters do not show yet.
             stats.leave(client)
+            answered = True
+            _count(stats, response, client)
+            if response.prepared:
+                try:
+                    await response.write_eof()
+                except ConnectionError:
+                    pass  # the client left while it waited; aiohttp closes the connection
+                if waited:
+                    # The answer is on the wire. Let the other answers due at this moment go
+                    # out before aiohttp's own bookkeeping for this one (keep-alive, the next
+                    # request).
+                    await asyncio.sleep(0)
+            return response
+        finally:
+            if not answered:
+                stats.leave(client)
+    finally:
+        stats.release(client)
 
 
 def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
@@ -364,6 +374,9 @@ async def get_stats(request: web.Request) -> web.Response:
 def stats_body(app: web.Application) -> dict[str, Any]:
     """What ``/_stats`` answers: the counters and the settings (never the Text API key)."""
     body = app[STATS].as_dict()
+    # One process unless started with --workers (then the ledger fills this in).
+    body.setdefault("workers", {"count": 1, "restarts": 0, "lost_in_flight": 0,
+                                "pids": [os.getpid()], "requests": [body["requests"]]})
     body["settings"] = app[SETTINGS].public()
     return body
 
@@ -381,17 +394,27 @@ async def reset_stats(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- the app
 
 
-def create_app(settings: ServerSettings | None = None) -> web.Application:
+def create_app(settings: ServerSettings | None = None, *, link: Link | None = None
+               ) -> web.Application:
+    """The application. ``link``: this process is one of several workers (``--workers``), and
+    the counters, fault counts and rate limits live in the supervisor (:mod:`.ledger`)."""
     settings = settings or ServerSettings()
     app = web.Application(middlewares=[simulate], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[STATS] = Stats()
+    if link is None:
+        app[STATS] = Stats()
+        app[PLAN] = FaultPlan(settings)
+        app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+    else:
+        from .remote import RemoteLimiter, RemoteStats, remote_take
+
+        app[STATS] = RemoteStats(link)  # type: ignore[assignment]
+        app[PLAN] = FaultPlan(settings, take=remote_take(link))
+        app[LIMITER] = RemoteLimiter(link) if settings.rate_limit else None  # type: ignore[assignment]
     app[CONNECTIONS] = weakref.WeakSet()
     app[BODIES] = BodyCache()
     app[WAKEUPS] = Wakeups()
     app[ROOTS] = {}
-    app[PLAN] = FaultPlan(settings)
-    app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app[POKEDEX] = dex = Pokedex()
     app[RESOURCES] = {
         "ability": {i: name for name, i in ABILITY_IDS.items()},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -13,11 +14,14 @@ from .arrival import StampingProtocol
 from .dashboard import PATH as DASHBOARD_PATH
 from .settings import ServerSettings
 
+if TYPE_CHECKING:
+    from .remote import Link
+
 
 @dataclass
-class RunningServer:
-    runner: web.AppRunner
-    server: asyncio.base_events.Server
+class Address:
+    """Where a server listens, and its URLs (one process or several workers alike)."""
+
     host: str
     port: int
 
@@ -41,15 +45,27 @@ class RunningServer:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}{DASHBOARD_PATH}"
 
+
+
+@dataclass(kw_only=True)
+class RunningServer(Address):
+    runner: web.AppRunner
+    server: asyncio.base_events.Server
+
     async def close(self) -> None:
         self.server.close()
         await self.runner.cleanup()
         await self.server.wait_closed()
 
 
-async def start(settings: ServerSettings) -> RunningServer:
-    """Bind and serve ``settings``; ``port=0`` picks a free port (see ``.port``)."""
-    app = create_app(settings)
+async def start(settings: ServerSettings, *, link: Link | None = None,
+                reuse_port: bool = False) -> RunningServer:
+    """Bind and serve ``settings``; ``port=0`` picks a free port (see ``.port``).
+
+    ``link`` and ``reuse_port``: this is one worker of several sharing the port
+    (:mod:`.workers`); the kernel spreads the connections over their listening sockets.
+    """
+    app = create_app(settings, link=link)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     make_protocol = runner.server
@@ -65,6 +81,7 @@ async def start(settings: ServerSettings) -> RunningServer:
             settings.host,
             settings.port,
             reuse_address=True,
+            reuse_port=reuse_port or None,
             backlog=4096,
             family=socket.AF_UNSPEC,
         )
