@@ -427,10 +427,12 @@ def create_app(settings: ServerSettings | None = None, *, link: Link | None = No
     r = app.router
     r.add_get(f"{API_PREFIX}", index)
     r.add_get(f"{API_PREFIX}/", index)
-    r.add_get(f"{API_PREFIX}/pokemon", pokemon_list)
-    r.add_get(f"{API_PREFIX}/pokemon/", pokemon_list)
+    # The busiest route first: aiohttp tries the routes under one prefix in the order they
+    # were added, and these never match the same path as the list's.
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}", pokemon_detail)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}/", pokemon_detail)
+    r.add_get(f"{API_PREFIX}/pokemon", pokemon_list)
+    r.add_get(f"{API_PREFIX}/pokemon/", pokemon_list)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}/encounters", pokemon_encounters)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}/encounters/", pokemon_encounters)
     kinds = "|".join(LINKED_KINDS)
