@@ -75,6 +75,8 @@ class Level:
     in_flight: int
     load: LoadResult
     latency: float
+    cpu_us: float | None = None
+    """Server CPU time (every process of it) per answered request, in microseconds."""
 
     @property
     def p50_excess_ms(self) -> float | None:
@@ -86,6 +88,7 @@ class Level:
 
     def as_dict(self) -> dict[str, Any]:
         return {"server": self.server, "in_flight": self.in_flight, "latency": self.latency,
+                "cpu_us_per_request": self.cpu_us,
                 "p50_excess_ms": self.p50_excess_ms, "p99_excess_ms": self.p99_excess_ms,
                 "load": self.load.as_dict()}
 
@@ -181,9 +184,9 @@ def fetch(url: str) -> bytes:
         return resp.read()
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of ``pid`` and all its descendants, in MB (Linux ``/proc``; else None)."""
-    if not os.path.exists(f"/proc/{pid}/status"):
+def _tree(pid: int) -> list[int] | None:
+    """``pid`` and all its descendants (Linux ``/proc``; None elsewhere)."""
+    if not os.path.exists(f"/proc/{pid}/stat"):
         return None
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -194,10 +197,21 @@ def rss_mb(pid: int) -> float | None:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    total_kb, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
+        found.append(p)
         todo.extend(children.get(p, []))
+    return found
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of ``pid`` and all its descendants, in MB (Linux; else None)."""
+    pids = _tree(pid)
+    if pids is None:
+        return None
+    total_kb = 0
+    for p in pids:
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
@@ -208,12 +222,33 @@ def rss_mb(pid: int) -> float | None:
     return total_kb / 1024
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) used so far by ``pid`` and its descendants (Linux; else None).
+
+    Unlike requests per second, CPU time per request hardly depends on what else the shared
+    machine is doing: it is the cost of an answer, not how fast the answers came.
+    """
+    pids = _tree(pid)
+    if pids is None:
+        return None
+    ticks = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # --------------------------------------------------------------------------- phases
 
 
 def throughput(config: ServerPerfConfig, generator: str, say: Callable[[str], None]
-               ) -> tuple[LoadResult, LoadResult, bytes]:
-    """Zero latency: ours and the ceiling, alternating slices; the totals of each."""
+               ) -> tuple[LoadResult, LoadResult, bytes, dict[str, float | None]]:
+    """Zero latency: ours and the ceiling, alternating slices; the totals of each, and each
+    server's CPU time per request in microseconds."""
     with ExitStack() as stack:
         ours = stack.enter_context(course_server(0.0))
         body = fetch(ours.base_url + PATH)
@@ -222,13 +257,26 @@ def throughput(config: ServerPerfConfig, generator: str, say: Callable[[str], No
             raise RuntimeError("the ceiling app does not serve the course server's body")
         n, each = config.throughput_connections, config.throughput_seconds / config.slices
         totals: dict[str, list[LoadResult]] = {"course": [], "ceiling": []}
-        for url in (ours.base_url, ceiling.base_url):
+        cpu: dict[str, float | None] = {"course": 0.0, "ceiling": 0.0}
+        procs = {"course": (ours.base_url, ours.process.pid),
+                 "ceiling": (ceiling.base_url, ceiling.process.pid)}
+        for url, _ in procs.values():
             run_load(generator, url + PATH, n, 1.0)  # warm-up, not counted
         for i in range(config.slices):
             say(f"throughput slice {i + 1}/{config.slices}: {n} in flight, {each:g} s each")
-            for who, url in (("course", ours.base_url), ("ceiling", ceiling.base_url)):
+            for who, (url, pid) in procs.items():
+                before = cpu_seconds(pid)
                 totals[who].append(run_load(generator, url + PATH, n, each))
-    return _merge(totals["course"]), _merge(totals["ceiling"]), body
+                after = cpu_seconds(pid)
+                spent = cpu[who]
+                cpu[who] = (None if before is None or after is None or spent is None
+                            else spent + after - before)
+    course, top = _merge(totals["course"]), _merge(totals["ceiling"])
+    per_request = {
+        "course": None if cpu["course"] is None else cpu["course"] / course.requests * 1e6,
+        "ceiling": None if cpu["ceiling"] is None else cpu["ceiling"] / top.requests * 1e6,
+    }
+    return course, top, body, per_request
 
 
 def _merge(runs: list[LoadResult]) -> LoadResult:
@@ -257,18 +305,25 @@ def levels(config: ServerPerfConfig, body: bytes, generator: str, say: Callable[
     out: list[Level] = []
     accuracy: dict[str, Any] = {}
     with ExitStack() as stack:
-        servers = {"course": stack.enter_context(course_server(config.latency)).base_url,
-                   "ceiling": stack.enter_context(ceiling_server(body, config.latency)).base_url}
+        ours = stack.enter_context(course_server(config.latency))
+        ceiling = stack.enter_context(ceiling_server(body, config.latency))
+        procs = {"course": (ours.base_url, ours.process.pid),
+                 "ceiling": (ceiling.base_url, ceiling.process.pid)}
         if config.multi_workers > 1:
             multi = stack.enter_context(course_server(config.latency, config.multi_workers))
-            servers[f"course, {config.multi_workers} workers"] = multi.base_url
+            procs[f"course, {config.multi_workers} workers"] = (multi.base_url, multi.process.pid)
+        servers = {name: url for name, (url, _) in procs.items()}
         for url in servers.values():
             run_load(generator, url + PATH, max(config.in_flight), 1.0)  # warm-up
         for n in config.in_flight:
-            for name, url in servers.items():
+            for name, (url, pid) in procs.items():
                 say(f"{n} in flight at {config.latency * 1000:g} ms: {name}")
+                before = cpu_seconds(pid)
                 result = run_load(generator, url + PATH, n, config.load_seconds)
-                out.append(Level(name, n, result, config.latency))
+                after = cpu_seconds(pid)
+                cpu = (None if before is None or after is None or not result.requests
+                       else (after - before) / result.requests * 1e6)
+                out.append(Level(name, n, result, config.latency, cpu))
         for name in ("course", "ceiling"):
             say(f"accuracy client, {config.accuracy_in_flight} in flight: {name}")
             (answer,) = run_worker("accuracy", {
@@ -364,14 +419,16 @@ def _ms(value: float | None) -> str:
 
 
 def table(lv: list[Level]) -> str:
-    lines = ["| server | in flight | median excess | p99 excess | errors | req/s |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| server | in flight | median excess | p99 excess | errors | req/s |"
+             " CPU per request |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for x in lv:
         errors = str(x.load.error_count) + (
             " (" + ", ".join(f"{k} {v}" for k, v in x.load.errors.items()) + ")"
             if x.load.errors else "")
         lines.append(f"| {x.server} | {x.in_flight:,} | {_ms(x.p50_excess_ms)} |"
-                     f" {_ms(x.p99_excess_ms)} | {errors} | {x.load.rate:,.0f} |")
+                     f" {_ms(x.p99_excess_ms)} | {errors} | {x.load.rate:,.0f} |"
+                     f" {'n/a' if x.cpu_us is None else f'{x.cpu_us:.0f} µs'} |")
     return "\n".join(lines)
 
 
@@ -386,7 +443,7 @@ def run(config: ServerPerfConfig) -> int:
     label = describe(generator)
     say(f"load generator: {label}; {os.cpu_count()} cores; os.getloadavg()"
         f" = {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    ours, ceiling, body = throughput(config, generator, say)
+    ours, ceiling, body, cpu = throughput(config, generator, say)
     ratio = ours.rate / ceiling.rate if ceiling.rate else float("nan")
     lv, accuracy = levels(config, body, generator, say)
     soaked = soak(config, generator, say)
@@ -400,6 +457,11 @@ def run(config: ServerPerfConfig) -> int:
           f" slices: course server {ours.rate:,.0f} req/s, minimal aiohttp app"
           f" {ceiling.rate:,.0f} req/s: {ratio:.0%} of the ceiling"
           f" (errors: {ours.error_count} and {ceiling.error_count}).")
+    if cpu["course"] is not None and cpu["ceiling"] is not None:
+        print(f"CPU time per request (all of each server's processes; hardly affected by a"
+              f" busy machine): course {cpu['course']:.0f} µs, minimal aiohttp app"
+              f" {cpu['ceiling']:.0f} µs: the course server costs"
+              f" {cpu['course'] / cpu['ceiling']:.2f}x the ceiling's CPU per answer.")
     print()
     print(f"At {config.latency * 1000:g} ms, {config.load_seconds:g} s per row (excess ="
           " time to the whole answer minus the latency):")
@@ -428,7 +490,8 @@ def run(config: ServerPerfConfig) -> int:
                  "generator": label, "elapsed_seconds": elapsed,
                  "config": {k: (str(v) if isinstance(v, Path) else v)
                             for k, v in asdict(config).items()}},
-        "throughput": {"course": ours.as_dict(), "ceiling": ceiling.as_dict(), "ratio": ratio},
+        "throughput": {"course": ours.as_dict(), "ceiling": ceiling.as_dict(), "ratio": ratio,
+                       "cpu_us_per_request": cpu},
         "levels": [x.as_dict() for x in lv], "accuracy": accuracy,
         "soak": soaked.as_dict(), "targets": [asdict(t) for t in targets],
     }, indent=1))

@@ -3,7 +3,8 @@
 The first line printed (and flushed) is the PokéAPI base URL, so a program that starts the
 server can read where it listens. ``--managed`` is for the launcher: the server then exits when
 its standard input closes (its parent died, even by SIGKILL) and ignores SIGINT, so a notebook's
-"Interrupt kernel" does not take the API down with the cell.
+"Interrupt kernel" does not take the API down with the cell. ``--workers N`` runs N processes
+on the port (see :mod:`.workers`); all of the above still holds for the whole server.
 """
 
 from __future__ import annotations
