@@ -39,7 +39,6 @@ MAX_MESSAGE = 1 << 20
 class _Request:
     client: ClientStats
     entered: bool = False
-    left: bool = False
 
 
 @dataclass
@@ -75,34 +74,52 @@ class Ledger:
     # ------------------------------------------------------------------ events
 
     def apply(self, worker: int, events: list[tuple[Any, ...]]) -> list[tuple[int, Any]]:
-        """Apply one message's events in order; the answers to its questions, by seq."""
+        """Apply one message's events in order; the answers to its questions, by seq.
+
+        Events are whole steps of a request, so most requests cost two: ``A`` (arrived and
+        entered) and ``L`` (left, answered with a status). The others: ``R`` (refused at the
+        door by the rate limit: arrived, answered), ``C`` (answered after a refused
+        ``admit``), ``D`` (dropped: left without an answer), ``X`` (left without an answer,
+        an exception), ``Z`` (arrived, never entered), ``n`` (connections opened), ``r``
+        (the worker listens) and ``?`` (a question).
+        """
         answers: list[tuple[int, Any]] = []
         stats, requests = self.stats, self._requests
+        info = self.info[worker]
         for event in events:
             kind = event[0]
-            if kind == "a":  # arrived: (a, rid, name, address)
-                requests[worker, event[1]] = _Request(stats.arrive(event[2], event[3]))
-                self.info[worker].requests += 1
-            elif kind == "e":  # entered
-                r = requests[worker, event[1]]
-                stats.enter(r.client)
-                r.entered = True
+            if kind == "A":  # (A, rid, name, address)
+                client = stats.arrive(event[2], event[3])
+                info.requests += 1
+                stats.enter(client)
+                requests[worker, event[1]] = _Request(client, entered=True)
                 self._note_peak()
-            elif kind == "l":  # left
-                r = requests[worker, event[1]]
+            elif kind == "L":  # (L, rid, status)
+                r = requests.pop((worker, event[1]))
                 stats.leave(r.client)
-                r.left = True
-            elif kind == "c":  # answered with a status: (c, rid, status)
-                stats.count(event[2], requests[worker, event[1]].client)
-            elif kind == "d":  # dropped
-                stats.drop(requests[worker, event[1]].client)
-            elif kind == "x":  # the middleware is done with it
-                requests.pop((worker, event[1]), None)
-            elif kind == "n":  # connections opened: (n, count)
+                stats.count(event[2], r.client)
+            elif kind == "R":  # (R, name, address, status)
+                client = stats.arrive(event[1], event[2])
+                info.requests += 1
+                stats.count(event[3], client)
+            elif kind == "C":  # (C, rid, status)
+                stats.count(event[2], requests.pop((worker, event[1])).client)
+            elif kind == "D":  # (D, rid)
+                r = requests.pop((worker, event[1]))
+                stats.drop(r.client)
+                stats.leave(r.client)
+            elif kind == "X":  # (X, rid)
+                r = requests.pop((worker, event[1]), None)
+                if r is not None and r.entered:
+                    stats.leave(r.client)
+            elif kind == "Z":  # (Z, name, address)
+                stats.arrive(event[1], event[2])
+                info.requests += 1
+            elif kind == "n":  # (n, count)
                 stats.connections_opened += event[1]
-            elif kind == "r":  # the worker listens: (r, pid)
-                self.info[worker].ready = True
-            elif kind == "?":  # a question: (?, seq, name, *args)
+            elif kind == "r":  # (r, pid): the worker listens
+                info.ready = True
+            elif kind == "?":  # (?, seq, name, *args)
                 answers.append((event[1], self._answer(worker, event[2], event[3:])))
             else:
                 raise ValueError(f"unknown ledger event {kind!r}")
@@ -119,11 +136,12 @@ class Ledger:
         stats = self.stats
         if name == "stats":
             return self.as_dict()
-        if name == "admit":  # (rid, capacity): entered unless capacity are in flight
-            rid, capacity = args
+        if name == "admit":  # (rid, name, address, capacity): arrived; entered unless full
+            rid, client_name, address, capacity = args
+            r = self._requests[worker, rid] = _Request(stats.arrive(client_name, address))
+            self.info[worker].requests += 1
             if stats.in_flight >= capacity:
-                return False
-            r = self._requests[worker, rid]
+                return False  # its answer (429) comes as C
             stats.enter(r.client)
             r.entered = True
             self._note_peak()
@@ -154,7 +172,7 @@ class Ledger:
         lost = 0
         for key in [k for k in self._requests if k[0] == worker]:
             r = self._requests.pop(key)
-            if r.entered and not r.left:
+            if r.entered:
                 self.stats.leave(r.client)
                 lost += 1
         self.lost_in_flight += lost

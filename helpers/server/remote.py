@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import socket
 from typing import Any
 
@@ -34,7 +35,9 @@ class Link:
         self._replies.settimeout(ASK_TIMEOUT)
         self._buffer: list[tuple[Any, ...]] = []
         self._scheduled = False
-        self._seq = itertools.count(1)
+        # Numbered from this process's id: an answer left in the socket for the process this
+        # one replaces can never carry a number this one waits for.
+        self._seq = itertools.count(os.getpid() << 32)
 
     def post(self, event: tuple[Any, ...], *, now: bool = False) -> None:
         """Queue ``event``; send now, or at the latest when this turn of the loop ends."""
@@ -71,16 +74,25 @@ class Link:
 
 
 class RemoteClient:
-    """The handle ``arrive`` returns: the request's number in this worker."""
+    """The handle ``arrive`` returns: one request's number and what happened to it so far."""
 
-    __slots__ = ("rid",)
+    __slots__ = ("address", "entered", "known", "left", "name", "rid", "settled")
 
-    def __init__(self, rid: int) -> None:
-        self.rid = rid
+    def __init__(self, rid: int, name: str | None, address: str | None) -> None:
+        self.rid, self.name, self.address = rid, name, address
+        self.known = False  # the ledger has it (it entered, or asked to)
+        self.entered = False
+        self.left = False
+        self.settled = False  # its last step was sent
 
 
 class RemoteStats:
-    """:class:`~helpers.server.stats.Stats`' interface, kept in the supervisor's ledger."""
+    """:class:`~helpers.server.stats.Stats`' interface, kept in the supervisor's ledger.
+
+    A request's steps are sent as whole events (see :meth:`.ledger.Ledger.apply`): arrival
+    waits for entry (``A``), a leave for its status (``L``), so most requests cost two
+    messages, each sent at once: before the request waits, and before its answer is written.
+    """
 
     def __init__(self, link: Link) -> None:
         self._link = link
@@ -88,34 +100,50 @@ class RemoteStats:
         self._connections = 0
 
     def arrive(self, name: str | None = None, address: str | None = None) -> RemoteClient:
-        client = RemoteClient(next(self._rid))
-        self._link.post(("a", client.rid, name, address))
-        return client
+        return RemoteClient(next(self._rid), name, address)
 
     def enter(self, client: RemoteClient | None = None) -> None:
         assert client is not None
-        self._link.post(("e", client.rid), now=True)
+        client.known = client.entered = True
+        self._link.post(("A", client.rid, client.name, client.address), now=True)
 
     def admit(self, client: Any, capacity: int | None) -> bool:
         if capacity is None:
             self.enter(client)
             return True
-        return bool(self._link.ask("admit", client.rid, capacity))
+        client.known = True
+        admitted = bool(self._link.ask("admit", client.rid, client.name, client.address,
+                                       capacity))
+        client.entered = admitted
+        return admitted
 
     def leave(self, client: RemoteClient | None = None) -> None:
         assert client is not None
-        self._link.post(("l", client.rid))
+        client.left = True  # sent with its status (L), or by release() (X)
 
     def count(self, status: int, client: RemoteClient | None = None) -> None:
         assert client is not None
-        self._link.post(("c", client.rid, status), now=True)
+        if client.entered:
+            event: tuple[Any, ...] = ("L", client.rid, status)
+        elif client.known:
+            event = ("C", client.rid, status)
+        else:
+            event = ("R", client.name, client.address, status)
+        client.settled = True
+        self._link.post(event, now=True)
 
     def drop(self, client: RemoteClient | None = None) -> None:
         assert client is not None
-        self._link.post(("d", client.rid))
+        client.settled = True
+        self._link.post(("D", client.rid), now=True)
 
     def release(self, client: Any) -> None:
-        self._link.post(("x", client.rid))
+        if client.settled:
+            return
+        if client.known:
+            self._link.post(("X", client.rid), now=True)
+        else:
+            self._link.post(("Z", client.name, client.address), now=True)
 
     @property
     def connections_opened(self) -> int:

@@ -235,11 +235,15 @@ def run(settings: ServerSettings, workers: int, *, managed: bool, show_key: bool
                   "    Press Ctrl-C to stop.", flush=True)
         sel = selectors.DefaultSelector()
         sel.register(sup.events, selectors.EVENT_READ)
+        next_check = 0.0
         try:
             while not stop.is_set():
                 if sel.select(0.1):
-                    sup.drain()
-                sup.check_workers()
+                    sup.drain()  # everything queued: under load, many messages per wake-up
+                now = time.monotonic()
+                if now >= next_check:  # not per message: waitpid costs a system call each
+                    sup.check_workers()
+                    next_check = now + 0.1
         finally:
             sel.close()
     finally:
