@@ -71,3 +71,42 @@ def test_server_bench_options_are_checked(args, words, capsys):
 def test_config_refuses_absurd_in_flight():
     with pytest.raises(ValueError, match="in flight"):
         ServerPerfConfig(in_flight=(0,))
+
+
+def test_cpu_time_of_a_process_tree_grows_with_work(api):
+    from helpers.bench.serverperf import cpu_seconds
+
+    before = cpu_seconds(api.process.pid)
+    if before is None:
+        pytest.skip("no /proc here")
+    for i in range(300):
+        fetch(f"{api.base_url}/pokemon/{i % 151 + 1}")
+    after = cpu_seconds(api.process.pid)
+    assert after is not None and after >= before
+
+
+def _level(server, n, p50, p99, errors=None):
+    from helpers.bench.loadgen import LoadResult
+    from helpers.bench.serverperf import Level
+
+    load = LoadResult("wrk", n, 5.0, 1000, 200.0, p50, p99, errors or {})
+    return Level(server, n, load, 0.05)
+
+
+def test_targets_are_judged_from_the_measurements():
+    from helpers.bench.serverperf import Soak, evaluate
+
+    levels = [_level("course", 500, 52.0, 60.0),
+              _level("course, 2 workers", 1500, 75.0, 200.0, {"timeout": 3})]
+    accuracy = {"course": {"in_flight": 151, "median_excess_ms": 1.5, "p90_excess_ms": 3.0,
+                           "failures": 0}}
+    soak = Soak(1000, 60, 40.0, 50.0, 56.0, 56.0)
+    targets = {t.name.split(":")[0]: t for t in evaluate(0.71, levels, accuracy, soak,
+                                                         "course, 2 workers")}
+    met = {name: t.met for name, t in targets.items()}
+    assert list(met.values()) == [True, True, False, True, False]
+    assert "median 2.0 ms, p99 10.0 ms, 0 errors" in targets[
+        "one worker, 500 in flight at 50 ms"].detail
+    assert "3 errors" in targets["course, 2 workers, 1,500 in flight at 50 ms"].detail
+    assert "+12.0%" in targets["RSS flat (within 10 %) across the soak (60 s, 1000 in flight)"
+                               ].detail
