@@ -16,9 +16,12 @@ LAB_ARGS ?=
 HOST   ?= 127.0.0.1
 LATENCY ?= 0.05
 JITTER ?= 0
+SOAK   ?= 60
+# Server processes for make serve: one per core (the notebooks start one).
+WORKERS ?= auto
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test test-remote student student-check wheelhouse wheelhouse-check site site-check screenshots unit notebooks-test lint serve bench run-notebooks freeze clean
+.PHONY: help lab test test-remote student student-check wheelhouse wheelhouse-check site site-check screenshots unit notebooks-test lint serve bench run-notebooks bench-server freeze clean
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
@@ -34,6 +37,7 @@ help:
 	@echo "make lint       ruff over helpers, tests and notebooks"
 	@echo "make serve      the local API and its live dashboard in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
+	@echo "make bench-server  the server against a minimal aiohttp app (SOAK=60 seconds of soak)"
 	@echo "make run-notebooks  re-execute every notebook in place (Restart & Run All)"
 	@echo "make screenshots    every notebook in JupyterLab, light and dark, as PNG in results/screenshots/"
 
@@ -101,10 +105,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check helpers tests notebooks
 
 serve: $(STAMP)
-	$(BIN)/python -m helpers.server --host $(HOST) --port $(PORT) --latency $(LATENCY)
+	$(BIN)/python -m helpers.server --host $(HOST) --port $(PORT) --latency $(LATENCY) \
+		--workers $(WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python -m helpers.bench
+
+# wrk is used where installed (Debian: apt-get install -y wrk); else an aiohttp client.
+bench-server: $(STAMP)
+	$(BIN)/python -m helpers.bench --server-only --soak-seconds $(SOAK)
 
 run-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run notebooks

@@ -137,6 +137,7 @@ def start_local_api(
     text_api_key: str | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    workers: int = 1,
     timeout: float = 15.0,
 ) -> LocalAPI:
     """Start the local PokéAPI and Text API; see ``python -m helpers.server --help``.
@@ -144,7 +145,11 @@ def start_local_api(
     Every option is checked here first, so a bad value fails in the notebook with a clear
     message rather than in a child process. The Text API key is ``text_api_key``, else the
     ``TEXT_API_KEY`` environment variable, else a random one (see ``.text_api_key``).
+    ``workers``: server processes sharing the port (``--workers``); one is right for a
+    notebook, more for a classroom.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise ValueError(f"workers must be an integer from 1 to 64, got {workers!r}")
     key = text_api_key or os.environ.get("TEXT_API_KEY") or secrets.token_urlsafe(16)
     settings = ServerSettings(
         host=host, port=port, latency=latency, jitter=jitter, seed=seed, capacity=capacity,
@@ -153,6 +158,8 @@ def start_local_api(
         sprite_kb=sprite_kb, text_api_key=key,
     )
     args = [sys.executable, "-m", "helpers.server", "--managed", *_flags(settings)]
+    if workers != 1:
+        args += ["--workers", str(workers)]
     env = dict(os.environ)
     env["TEXT_API_KEY"] = key  # by environment, not argv: argv is visible to every user
     package_root = str(Path(__file__).resolve().parent.parent)

@@ -86,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"requests per run, /pokemon/1..N (default: {MAX_REQUESTS}, the most)")
     p.add_argument("--out", type=Path, default=Path("results"),
                    help="folder for bench.csv, bench.json and bench.png (default: results)")
+    server = p.add_argument_group(
+        "server benchmark (make bench-server)",
+        "--server-only measures the course server against a minimal aiohttp.web app (its"
+        " ceiling) with wrk, or an aiohttp client where wrk is not installed; it writes"
+        " server-bench.json to --out.")
+    server.add_argument("--server-only", action="store_true",
+                        help="run only the server benchmark, not the client strategies")
+    server.add_argument("--soak-seconds", type=float, default=None, metavar="S",
+                        help="length of the soak at 1,000 in flight (default: 60)")
+    server.add_argument("--load-seconds", type=float, default=None, metavar="S",
+                        help="seconds per in-flight level (default: 5)")
+    server.add_argument("--load-generator", choices=("auto", "wrk", "aiohttp"), default="auto",
+                        help="auto: wrk when installed, else an aiohttp client")
     p.add_argument("--quick", action="store_true",
                    help="a smoke test: 20 requests at 10 ms, n=5, one run, short server"
                    " benchmark (explicit options still win)")
@@ -113,11 +126,31 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.server_only:
+        return _server_only(parser, args)
     try:
         config = config_from_args(args)
     except BenchConfigError as exc:
         parser.error(str(exc))
     return run(config, quick=args.quick)
+
+
+def _server_only(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .serverperf import ServerPerfConfig
+    from .serverperf import run as run_server_bench
+
+    options: dict[str, object] = {"out": args.out, "generator": args.load_generator}
+    if args.quick:  # a smoke test of every phase in well under a minute
+        options.update(soak_seconds=3.0, load_seconds=1.0, throughput_seconds=3.0)
+    if args.soak_seconds is not None:
+        options["soak_seconds"] = args.soak_seconds
+    if args.load_seconds is not None:
+        options["load_seconds"] = args.load_seconds
+    try:
+        config = ServerPerfConfig(**options)  # type: ignore[arg-type]
+    except (ValueError, RuntimeError) as exc:
+        parser.error(str(exc))
+    return run_server_bench(config)
 
 
 def run(config: BenchConfig, *, quick: bool = False) -> int:

@@ -6,9 +6,10 @@ in the same process would be measured on patched sockets. A fresh process per st
 gives every strategy the same cold start and the same idle core.
 
 The job comes as JSON on standard input, the answer goes out as one JSON line per job on
-standard output. Besides the seven strategies there are two measuring modes used by the
-server benchmark: ``load`` (as many requests as a fixed pool of workers can make in a fixed
-time) and ``accuracy`` (how late each request of a burst comes back, beyond the latency).
+standard output. Besides the seven strategies there are three measuring modes used by the
+server benchmarks: ``load`` (as many requests as a fixed pool of workers can make in a fixed
+time), ``accuracy`` (how late each request of a burst comes back, beyond the latency) and
+``latency-load`` (``load`` with every request's time kept: the stand-in for ``wrk``).
 
 Only the standard library's lightest modules are imported at the top: the grequests worker
 must import gevent before anything imports ``socket``-heavy modules such as ``ssl``.
@@ -25,8 +26,8 @@ from typing import Any
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m helpers.bench.worker STRATEGY|load|accuracy < job.json",
-              file=sys.stderr)
+        print("usage: python -m helpers.bench.worker"
+              " STRATEGY|load|accuracy|latency-load < job.json", file=sys.stderr)
         return 2
     strategy = argv[0]
     if strategy == "grequests":
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         answers = [_load(spec)]
     elif strategy == "accuracy":
         answers = [_accuracy(spec)]
+    elif strategy == "latency-load":
+        answers = [_latency_load(spec)]
     else:
         answers = [_job(strategy, job, spec["expected"]) for job in spec["jobs"]]
     for answer in answers:
@@ -188,6 +191,64 @@ def _load(spec: dict[str, Any]) -> dict[str, Any]:
     elapsed = asyncio.run(go())
     return {"ok": counts["ok"], "failed": counts["failed"], "seconds": elapsed,
             "errors": errors}
+
+
+def _latency_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """``n`` connections each sending ``url`` again as soon as its answer is read, for
+    ``duration`` seconds; the 50th/99th percentile of their times and every error by kind.
+
+    What ``wrk`` does, for machines without it. One ``TCPConnector`` of exactly ``n``
+    connections; a request slower than ``timeout`` is a timeout, as in wrk.
+    """
+    import asyncio
+
+    import aiohttp
+
+    url, n, duration = spec["url"], spec["n"], spec["duration"]
+    times: list[float] = []
+    errors: dict[str, int] = {}
+    state = {"stop": False}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not state["stop"]:
+            t0 = time.perf_counter()
+            try:
+                async with session.get(url) as r:
+                    await r.read()
+                    if r.status >= 300:
+                        errors["non-2xx"] = errors.get("non-2xx", 0) + 1
+                        continue
+            except TimeoutError:
+                errors["timeout"] = errors.get("timeout", 0) + 1
+                continue
+            except Exception as exc:  # counted by kind, never hidden
+                kind = type(exc).__name__
+                errors[kind] = errors.get(kind, 0) + 1
+                continue
+            if not state["stop"]:
+                times.append(time.perf_counter() - t0)
+
+    async def go() -> float:
+        connector = aiohttp.TCPConnector(limit=n)
+        timeout = aiohttp.ClientTimeout(total=spec["timeout"])
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            tasks = [asyncio.create_task(worker(session)) for _ in range(n)]
+            t0 = time.perf_counter()
+            await asyncio.sleep(duration)
+            state["stop"] = True
+            elapsed = time.perf_counter() - t0
+            await asyncio.gather(*tasks)
+        return elapsed
+
+    elapsed = asyncio.run(go())
+    times.sort()
+
+    def pct(q: float) -> float | None:
+        return times[min(len(times) - 1, int(q * len(times)))] * 1000 if times else None
+
+    # Like wrk: answers (2xx or not) count as requests; socket errors and timeouts do not.
+    return {"requests": len(times) + errors.get("non-2xx", 0), "seconds": elapsed,
+            "p50_ms": pct(0.5), "p99_ms": pct(0.99), "errors": errors}
 
 
 def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:

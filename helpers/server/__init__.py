@@ -4,9 +4,12 @@ Run it with ``python -m helpers.server --help``; start it from Python with
 :func:`helpers.start_local_api`. Modules: ``settings`` (the knobs), ``pokedex`` (data and
 bodies), ``refs`` (ids of types, abilities, stats), ``textalgo`` (the Text API's
 algorithms), ``faults`` (seeded faults and the rate limiter), ``stats`` (counters, in total
-and per client), ``dashboard`` (the live page at ``/_dashboard``, its files in ``static/``),
-``sprites`` (the pictures at ``/sprites/{id or name}.png``), ``app`` (routes and middleware),
-``runner`` (sockets), ``cli`` (the command line).
+and per client), ``app`` (routes and middleware), ``bodies`` (bodies serialised once),
+``wakeups`` (one timer per due time), ``arrival`` (arrival stamps), ``dashboard`` (the live
+page at ``/_dashboard``, its files in ``static/``), ``sprites`` (the pictures at
+``/sprites/{id or name}.png``), ``runner`` (sockets), ``cli`` (the command line); for
+``--workers N``: ``workers`` (processes and supervisor), ``ledger`` (the supervisor's exact
+counters) and ``remote`` (a worker's side of them).
 """
 
 from .app import create_app

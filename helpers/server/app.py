@@ -3,6 +3,11 @@
 One middleware simulates the network and the server's limits (latency, capacity, rate limit,
 injected faults) in front of every API route, and counts what happened, so handlers stay
 plain functions of the request.
+
+Per request it does only what must be done per request: bodies are serialised once per
+Pokémon and host (:mod:`.bodies`), a fault-free server draws no fate (``FaultPlan.constant``),
+answers due together share a timer (:mod:`.wakeups`), a checked ``Host`` is remembered, and
+arrival is an attribute of the connection's protocol (:mod:`.arrival`).
 """
 
 from __future__ import annotations
@@ -10,20 +15,27 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import re
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import dashboard, textalgo
+from .arrival import StampingProtocol
+from .bodies import MAX_ROOTS, BodyCache
 from .faults import FaultPlan, RateLimiter, retry_after_header
-from .pokedex import Pokedex, pokemon_body
+from .pokedex import Pokedex
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
 from .sprites import sprite_handler
 from .stats import CLIENT_HEADER, ClientStats, Stats
+from .wakeups import Wakeups
+
+if TYPE_CHECKING:
+    from .remote import Link
 
 API_PREFIX = "/api/v2"
 TEXT_PREFIX = "/text"
@@ -37,11 +49,14 @@ STATS = web.AppKey("stats", Stats)
 PLAN = web.AppKey("plan", FaultPlan)
 LIMITER = web.AppKey("limiter", RateLimiter | None)
 POKEDEX = web.AppKey("pokedex", Pokedex)
-# Connections that have carried an API request; counted once each in ``connections_opened``.
+# Connections that have carried an API request, for a server not started by ``runner`` (whose
+# protocol marks its connections itself); counted once each in ``connections_opened``.
 CONNECTIONS = web.AppKey("connections", weakref.WeakSet)
-# When bytes last reached each connection's socket (stamped by ``runner``): a request's arrival.
-RECEIVED = web.AppKey("received", weakref.WeakKeyDictionary)
 RESOURCES = web.AppKey("resources", dict[str, dict[int, str]])
+BODIES = web.AppKey("bodies", BodyCache)
+WAKEUPS = web.AppKey("wakeups", Wakeups)
+# Host header -> absolute API root, for the Host values already checked (see ``api_root``).
+ROOTS = web.AppKey("roots", dict[str, str])
 
 # The other resources a Pokémon body links to: listed, and answered with their id and name, so
 # a client library that resolves every link (pokebase does) works against this server.
@@ -64,119 +79,150 @@ def json_error(status: int, message: str) -> web.Response:
 
 
 def api_root(request: web.Request) -> str:
-    """Absolute ``.../api/v2`` of this server, as the client addressed it."""
+    """Absolute ``.../api/v2`` of this server, as the client addressed it.
+
+    Kept per ``Host`` value once checked (at most :data:`MAX_ROOTS`, the oldest forgotten
+    first: the header is the client's to choose). The server never speaks TLS, so the scheme
+    is always ``http`` and the host alone decides the root.
+    """
     host = request.headers.get("Host", "")
+    roots = request.app[ROOTS]
+    root = roots.get(host)
+    if root is not None:
+        return root
     if not _HOST.fullmatch(host):
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
-        host = f"{sockname[0]}:{sockname[1]}" if sockname else request.app[SETTINGS].host
-    return f"{request.scheme}://{host}{API_PREFIX}"
+        addr = f"{sockname[0]}:{sockname[1]}" if sockname else request.app[SETTINGS].host
+        return f"{request.scheme}://{addr}{API_PREFIX}"
+    root = f"{request.scheme}://{host}{API_PREFIX}"
+    if len(roots) >= MAX_ROOTS:
+        del roots[next(iter(roots))]
+    roots[host] = root
+    return root
 
 
 # --------------------------------------------------------------------------- middlewares
 
 
 @web.middleware
-async def plain_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's own errors (no route, wrong method, body too large) into plain text.
+async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Latency, limits and faults in front of every route but ``/_stats`` and ``/_dashboard``;
+    and the counting.
 
-    A ``Host`` header that is not a host name or address (``evil host/<x>``) is refused with 400,
-    as RFC 9112 asks: this server builds absolute URLs from it.
+    It also turns aiohttp's own errors (no route, wrong method, body too large) into plain
+    text, and refuses with 400 a ``Host`` header that is not a host name or address
+    (``evil host/<x>``), as RFC 9112 asks: this server builds absolute URLs from it. One
+    middleware does both because every layer of middleware is one more coroutine per request.
     """
-    if "Host" in request.headers and not _HOST.fullmatch(request.headers["Host"]):
+    app = request.app
+    host = request.headers.get("Host")
+    if host is not None and host not in app[ROOTS] and not _HOST.fullmatch(host):
         return plain(400, "Bad Request")
+    path = request.path
+    if path.startswith("/_") and path.split("/", 2)[1] in UNCOUNTED:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return plain(exc.status, exc.reason, headers=_allow_header(exc))
+    settings, stats = app[SETTINGS], app[STATS]
+    loop = asyncio.get_running_loop()
+    # Arrival is when the request's bytes reached the socket (``runner`` stamps it on the
+    # connection's protocol), not when this middleware gets its turn: in a burst, parsing the
+    # others first must not be added to the simulated latency. Without a stamp (a server not
+    # started by ``runner``): now.
+    now = loop.time()
+    client = stats.arrive(request.headers.get(CLIENT_HEADER), request.remote)
     try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return plain(exc.status, exc.reason, headers=_allow_header(exc))
+        # Count a connection when it carries its first API request, so the connections that
+        # only read /_stats (the launcher's own calls, one each) never inflate the count.
+        transport = request.transport
+        protocol = transport.get_protocol() if transport is not None else None
+        if type(protocol) is StampingProtocol:
+            arrived = min(protocol.arrived, now)
+            if not protocol.counted:
+                protocol.counted = True
+                stats.connections_opened += 1
+        else:
+            arrived = now
+            if transport is not None and transport not in app[CONNECTIONS]:
+                app[CONNECTIONS].add(transport)
+                stats.connections_opened += 1
+
+        limiter = app[LIMITER]
+        if limiter is not None:
+            wait = limiter.acquire(request.remote or "?", arrived)
+            if wait:
+                return _count(stats, _too_many(retry_after_header(wait),
+                                               "rate limit exceeded"), client)
+        # Checked and entered at once (with several workers, in the one place that counts).
+        if not stats.admit(client, settings.capacity):
+            return _count(stats, _too_many(str(settings.retry_after), "server at capacity"),
+                          client)
+
+        plan = app[PLAN]
+        fate = plan.constant if plan.constant is not None else plan.next_fate(
+            f"{request.method} {request.path_qs}")
+        answered = False
+        try:
+            response: web.StreamResponse | None = None
+            if not fate.drop and not fate.error:
+                # Build the answer first and then wait: the work is done during the simulated
+                # latency, so a burst of requests due at the same moment is not answered late
+                # by the time it takes to build all of their bodies one after another.
+                try:
+                    response = await handler(request)
+                except web.HTTPException as exc:
+                    if exc.status < 400:
+                        raise
+                    response = plain(exc.status, exc.reason, headers=_allow_header(exc))
+                if not response.prepared:
+                    # Serialise the status line and headers now too: aiohttp holds them back
+                    # until the body is written, so nothing is sent early, and after the wait
+                    # only one write remains.
+                    await response.prepare(request)
+            # Wait until arrival + delay, so time spent queueing is not added on top;
+            # answers due at the same loop time share one timer (``Wakeups``). Already due:
+            # no wait.
+            due = arrived + fate.delay
+            waited = due > loop.time()
+            if waited:
+                await app[WAKEUPS].at(due)
+            if fate.drop:
+                stats.drop(client)
+                if request.transport is not None:
+                    request.transport.abort()
+                # Nothing reaches the client: aiohttp finds the transport closed and gives up.
+                return web.Response(status=499)
+            if response is None:
+                response = plain(500, "Internal Server Error (injected fault)")
+            # Counted before the answer leaves, so a client never sees an answer that the
+            # counters do not show yet.
+            stats.leave(client)
+            answered = True
+            _count(stats, response, client)
+            if response.prepared:
+                try:
+                    await response.write_eof()
+                except ConnectionError:
+                    pass  # the client left while it waited; aiohttp closes the connection
+                if waited:
+                    # The answer is on the wire. Let the other answers due at this moment go
+                    # out before aiohttp's own bookkeeping for this one (keep-alive, the next
+                    # request).
+                    await asyncio.sleep(0)
+            return response
+        finally:
+            if not answered:
+                stats.leave(client)
+    finally:
+        stats.release(client)
 
 
 def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
     allow = exc.headers.get("Allow")
     return {"Allow": allow} if allow else None
-
-
-@web.middleware
-async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Latency, limits and faults in front of every route but ``/_stats`` and ``/_dashboard``;
-    and the counting."""
-    path = request.path
-    if path.startswith("/_") and path.split("/", 2)[1] in UNCOUNTED:
-        return await handler(request)
-    app = request.app
-    settings, stats = app[SETTINGS], app[STATS]
-    loop = asyncio.get_running_loop()
-    # Arrival is when the request's bytes reached the socket (``runner`` stamps it), not when
-    # this middleware gets its turn: in a burst, parsing the others first must not be added to
-    # the simulated latency. Without a stamp (a server not started by ``runner``): now.
-    now = loop.time()
-    arrived = min(app[RECEIVED].get(request.transport, now), now)
-    client = stats.arrive(request.headers.get(CLIENT_HEADER), request.remote)
-    # Count a connection when it carries its first API request, so the connections that only
-    # read /_stats (the launcher's own calls, one each) never inflate the count.
-    transport = request.transport
-    if transport is not None and transport not in app[CONNECTIONS]:
-        app[CONNECTIONS].add(transport)
-        stats.connections_opened += 1
-
-    limiter = app[LIMITER]
-    if limiter is not None:
-        wait = limiter.acquire(request.remote or "?", arrived)
-        if wait:
-            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"),
-                          client)
-    if settings.capacity is not None and stats.in_flight >= settings.capacity:
-        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"), client)
-
-    fate = app[PLAN].next_fate(f"{request.method} {request.path_qs}")
-    stats.enter(client)
-    answered = False
-    try:
-        response: web.StreamResponse | None = None
-        if not fate.drop and not fate.error:
-            # Build the answer first and then wait: the work is done during the simulated
-            # latency, so a burst of requests due at the same moment is not answered late by
-            # the time it takes to build all of their bodies one after another.
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                if exc.status < 400:
-                    raise
-                response = plain(exc.status, exc.reason, headers=_allow_header(exc))
-            if not response.prepared:
-                # Serialise the status line and headers now too: aiohttp holds them back
-                # until the body is written, so nothing is sent early, and after the wait
-                # only one write remains.
-                await response.prepare(request)
-        if fate.delay:
-            # Sleep until arrival + delay, so time spent queueing is not added on top.
-            await asyncio.sleep(max(0.0, arrived + fate.delay - loop.time()))
-        if fate.drop:
-            stats.drop(client)
-            if request.transport is not None:
-                request.transport.abort()
-            # Nothing reaches the client: aiohttp finds the transport closed and gives up.
-            return web.Response(status=499)
-        if response is None:
-            response = plain(500, "Internal Server Error (injected fault)")
-        # Counted before the answer leaves, so a client never sees an answer that the
-        # counters do not show yet.
-        stats.leave(client)
-        answered = True
-        _count(stats, response, client)
-        if response.prepared:
-            try:
-                await response.write_eof()
-            except ConnectionError:
-                pass  # the client left while it waited; aiohttp closes the connection
-            # The answer is on the wire. Let the other answers due at this moment go out
-            # before aiohttp's own bookkeeping for this one (keep-alive, the next request).
-            await asyncio.sleep(0)
-        return response
-    finally:
-        if not answered:
-            stats.leave(client)
 
 
 def _too_many(retry_after: str, why: str) -> web.Response:
@@ -243,7 +289,8 @@ async def pokemon_detail(request: web.Request) -> web.Response:
         return plain(400, "Bad Request")
     if found is None:
         return plain(404, "Not Found")
-    return web.json_response(pokemon_body(found, api_root(request)))
+    body = request.app[BODIES].pokemon(found, api_root(request))
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def pokemon_encounters(request: web.Request) -> web.Response:
@@ -328,6 +375,9 @@ async def get_stats(request: web.Request) -> web.Response:
 def stats_body(app: web.Application) -> dict[str, Any]:
     """What ``/_stats`` answers: the counters and the settings (never the Text API key)."""
     body = app[STATS].as_dict()
+    # One process unless started with --workers (then the ledger fills this in).
+    body.setdefault("workers", {"count": 1, "restarts": 0, "lost_in_flight": 0,
+                                "pids": [os.getpid()], "requests": [body["requests"]]})
     body["settings"] = app[SETTINGS].public()
     return body
 
@@ -345,15 +395,27 @@ async def reset_stats(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- the app
 
 
-def create_app(settings: ServerSettings | None = None) -> web.Application:
+def create_app(settings: ServerSettings | None = None, *, link: Link | None = None
+               ) -> web.Application:
+    """The application. ``link``: this process is one of several workers (``--workers``), and
+    the counters, fault counts and rate limits live in the supervisor (:mod:`.ledger`)."""
     settings = settings or ServerSettings()
-    app = web.Application(middlewares=[plain_errors, simulate], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[simulate], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[STATS] = Stats()
+    if link is None:
+        app[STATS] = Stats()
+        app[PLAN] = FaultPlan(settings)
+        app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+    else:
+        from .remote import RemoteLimiter, RemoteStats, remote_take
+
+        app[STATS] = RemoteStats(link)  # type: ignore[assignment]
+        app[PLAN] = FaultPlan(settings, take=remote_take(link))
+        app[LIMITER] = RemoteLimiter(link) if settings.rate_limit else None  # type: ignore[assignment]
     app[CONNECTIONS] = weakref.WeakSet()
-    app[RECEIVED] = weakref.WeakKeyDictionary()
-    app[PLAN] = FaultPlan(settings)
-    app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+    app[BODIES] = BodyCache()
+    app[WAKEUPS] = Wakeups()
+    app[ROOTS] = {}
     app[POKEDEX] = dex = Pokedex()
     app[RESOURCES] = {
         "ability": {i: name for name, i in ABILITY_IDS.items()},
@@ -366,10 +428,12 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     r = app.router
     r.add_get(f"{API_PREFIX}", index)
     r.add_get(f"{API_PREFIX}/", index)
-    r.add_get(f"{API_PREFIX}/pokemon", pokemon_list)
-    r.add_get(f"{API_PREFIX}/pokemon/", pokemon_list)
+    # The busiest route first: aiohttp tries the routes under one prefix in the order they
+    # were added, and these never match the same path as the list's.
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}", pokemon_detail)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}/", pokemon_detail)
+    r.add_get(f"{API_PREFIX}/pokemon", pokemon_list)
+    r.add_get(f"{API_PREFIX}/pokemon/", pokemon_list)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}/encounters", pokemon_encounters)
     r.add_get(f"{API_PREFIX}/pokemon/{{key}}/encounters/", pokemon_encounters)
     kinds = "|".join(LINKED_KINDS)

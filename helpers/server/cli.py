@@ -3,7 +3,8 @@
 The first line printed (and flushed) is the PokéAPI base URL, so a program that starts the
 server can read where it listens. ``--managed`` is for the launcher: the server then exits when
 its standard input closes (its parent died, even by SIGKILL) and ignores SIGINT, so a notebook's
-"Interrupt kernel" does not take the API down with the cell.
+"Interrupt kernel" does not take the API down with the cell. ``--workers N`` runs N processes
+on the port (see :mod:`.workers`); all of the above still holds for the whole server.
 """
 
 from __future__ import annotations
@@ -65,10 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="key the Text API expects in its apikey header (default: the"
                         " TEXT_API_KEY environment variable; if unset, a random key is"
                         " generated and shown once)")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="server processes sharing the port (SO_REUSEPORT), each on one core;"
+                        " 'auto' is one per core. /_stats counts for all of them")
     p.add_argument("--managed", action="store_true",
                    help="for programs that start the server: exit when standard input"
                         " closes, ignore SIGINT, print nothing after the base URL")
     return p
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'auto'") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 64, got {n}")
+    return n
 
 
 def settings_from_args(args: argparse.Namespace, key: str) -> ServerSettings:
@@ -103,10 +119,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.managed:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if args.workers > 1:
+        from . import workers
+
+        why_not = workers.supported()
+        if why_not:
+            parser.error(why_not)
     try:
+        if args.workers > 1:
+            return workers.run(settings, args.workers, managed=args.managed, show_key=generated)
         _run(_serve(settings, managed=args.managed, show_key=generated))
     except KeyboardInterrupt:
         pass
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(

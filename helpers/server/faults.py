@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .settings import ServerSettings
@@ -32,18 +33,34 @@ class FaultPlan:
     (the same request again, k + 1) gets a fresh draw, as it would from a real flaky server.
     """
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, take: Callable[[str], int] | None = None) -> None:
         self.settings = settings
         self._seen: dict[str, int] = {}
+        # Where "how often was this request seen" is counted: here, or (several worker
+        # processes) in the supervisor's ledger, so every worker draws from one count.
+        self._take = take or self.take
+        s = settings
+        random_free = not (s.jitter or s.error_rate or s.drop_rate or s.slow_rate)
+        self.constant: Fate | None = (
+            Fate(delay=s.latency, error=False, drop=False, slow=False) if random_free else None
+        )
+        """The one fate of every request when nothing is drawn (no jitter, no faults; the
+        course's default). Settings never change, so the middleware then skips building the
+        key and seeding a generator per request: nothing a draw could decide is random."""
 
     def reseed(self) -> None:
         """Forget how often each request was seen: the next run replays the same faults."""
         self._seen.clear()
 
-    def next_fate(self, key: str = "") -> Fate:
-        s = self.settings
+    def take(self, key: str) -> int:
+        """How many times ``key`` was seen before this time (which is counted)."""
         k = self._seen.get(key, 0)
         self._seen[key] = k + 1
+        return k
+
+    def next_fate(self, key: str = "") -> Fate:
+        s = self.settings
+        k = self._take(key)
         rng = random.Random(f"{s.seed}|{key}|{k}")
         jitter_u, slow_u, failure_u = rng.random(), rng.random(), rng.random()
         delay = s.latency + jitter_u * s.jitter

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .app import API_PREFIX, RECEIVED, TEXT_PREFIX, create_app
+from .app import API_PREFIX, TEXT_PREFIX, create_app
+from .arrival import StampingProtocol
 from .dashboard import PATH as DASHBOARD_PATH
 from .settings import ServerSettings
 
+if TYPE_CHECKING:
+    from .remote import Link
+
 
 @dataclass
-class RunningServer:
-    runner: web.AppRunner
-    server: asyncio.base_events.Server
+class Address:
+    """Where a server listens, and its URLs (one process or several workers alike)."""
+
     host: str
     port: int
 
@@ -41,24 +45,35 @@ class RunningServer:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}{DASHBOARD_PATH}"
 
+
+
+@dataclass(kw_only=True)
+class RunningServer(Address):
+    runner: web.AppRunner
+    server: asyncio.base_events.Server
+
     async def close(self) -> None:
         self.server.close()
         await self.runner.cleanup()
         await self.server.wait_closed()
 
 
-async def start(settings: ServerSettings) -> RunningServer:
-    """Bind and serve ``settings``; ``port=0`` picks a free port (see ``.port``)."""
-    app = create_app(settings)
+async def start(settings: ServerSettings, *, link: Link | None = None,
+                reuse_port: bool = False) -> RunningServer:
+    """Bind and serve ``settings``; ``port=0`` picks a free port (see ``.port``).
+
+    ``link`` and ``reuse_port``: this is one worker of several sharing the port
+    (:mod:`.workers`); the kernel spreads the connections over their listening sockets.
+    """
+    app = create_app(settings, link=link)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     make_protocol = runner.server
     assert make_protocol is not None
     loop = asyncio.get_running_loop()
-    received = app[RECEIVED]
 
     def stamping_protocol() -> asyncio.Protocol:
-        return _Stamping(make_protocol(), received, loop)
+        return StampingProtocol(make_protocol(), loop)
 
     try:
         server = await loop.create_server(
@@ -66,6 +81,7 @@ async def start(settings: ServerSettings) -> RunningServer:
             settings.host,
             settings.port,
             reuse_address=True,
+            reuse_port=reuse_port or None,
             backlog=4096,
             family=socket.AF_UNSPEC,
         )
@@ -74,43 +90,3 @@ async def start(settings: ServerSettings) -> RunningServer:
         raise
     port = server.sockets[0].getsockname()[1]
     return RunningServer(runner=runner, server=server, host=settings.host, port=port)
-
-
-class _Stamping(asyncio.Protocol):
-    """aiohttp's protocol, plus the time each chunk of bytes reached the socket.
-
-    The simulated latency is counted from a request's arrival. Stamped here, arrival is when
-    the bytes came in, not when the application got round to the request: in a burst of 151
-    requests, the time spent parsing the ones ahead is then part of the latency instead of
-    being added to it. Everything else is passed straight to aiohttp's protocol.
-    """
-
-    def __init__(
-        self, inner: asyncio.Protocol, received: weakref.WeakKeyDictionary,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self._inner = inner
-        self._received = received
-        self._loop = loop
-        self._transport: asyncio.BaseTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-        self._inner.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        if self._transport is not None:
-            self._received[self._transport] = self._loop.time()
-        self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()

@@ -145,6 +145,20 @@ class Stats:
             if client.in_flight > client.peak_in_flight:
                 client.peak_in_flight = client.in_flight
 
+    def admit(self, client: ClientStats | None, capacity: int | None) -> bool:
+        """:meth:`enter`, unless ``capacity`` requests are in flight already (then False).
+
+        One call, so that with several worker processes (:mod:`.remote`) the check and the
+        entry happen at once in the one place that counts for all of them.
+        """
+        if capacity is not None and self.in_flight >= capacity:
+            return False
+        self.enter(client)
+        return True
+
+    def release(self, client: ClientStats | None) -> None:
+        """The middleware is done with ``client``: nothing to do here (see :mod:`.remote`)."""
+
     def leave(self, client: ClientStats | None = None) -> None:
         self.in_flight -= 1
         if client is not None:

@@ -1,0 +1,111 @@
+"""The per-request shortcuts of the server: each must give exactly what the long way gave.
+
+Bodies are cached per Pokémon and host, a fault-free server skips the draw, answers due
+together share a timer and a checked ``Host`` is remembered. These tests pin what each
+shortcut must preserve (same bytes, same fate, every waiter woken, bounded memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from helpers.server.app import ROOTS
+from helpers.server.bodies import MAX_ROOTS, BodyCache
+from helpers.server.faults import Fate, FaultPlan
+from helpers.server.pokedex import load_pokedex, pokemon_body
+from helpers.server.settings import ServerSettings
+from helpers.server.wakeups import Wakeups
+from tests.conftest import raw_http, serve
+
+PIKACHU = next(p for p in load_pokedex() if p.name == "pikachu")
+
+
+def test_cached_body_is_the_json_of_the_body_for_that_root():
+    cache = BodyCache()
+    root = "http://127.0.0.1:8000/api/v2"
+    body = cache.pokemon(PIKACHU, root)
+    assert body == json.dumps(pokemon_body(PIKACHU, root)).encode("utf-8")
+    assert cache.pokemon(PIKACHU, root) is body  # serialised once
+    other = cache.pokemon(PIKACHU, "http://localhost:8000/api/v2")
+    assert b"http://localhost:8000/api/v2/type/13/" in other
+    assert b"127.0.0.1" not in other
+
+
+def test_body_cache_keeps_a_bounded_number_of_roots():
+    cache = BodyCache(max_roots=3)
+    roots = [f"http://host{i}/api/v2" for i in range(5)]
+    for root in roots:
+        cache.pokemon(PIKACHU, root)
+    assert list(cache._by_root) == roots[2:]  # the oldest were forgotten first
+
+
+@pytest.mark.parametrize("options", [
+    {"jitter": 0.01}, {"error_rate": 0.1}, {"drop_rate": 0.1}, {"slow_rate": 0.1},
+])
+def test_any_random_setting_means_fates_are_drawn(options):
+    assert FaultPlan(ServerSettings(**options)).constant is None
+
+
+def test_without_randomness_the_constant_fate_is_what_a_draw_gives():
+    plan = FaultPlan(ServerSettings(latency=0.05, seed=7))
+    assert plan.constant == Fate(delay=0.05, error=False, drop=False, slow=False)
+    for key in ("GET /api/v2/pokemon/1", "GET /api/v2/pokemon/2", "GET /api/v2/pokemon/1"):
+        assert plan.next_fate(key) == plan.constant
+
+
+def test_waiters_due_together_share_one_timer_and_all_wake_in_order():
+    async def main():
+        loop = asyncio.get_running_loop()
+        wakeups = Wakeups()
+        when = loop.time() + 0.02
+        woken: list[int] = []
+
+        async def wait(i: int) -> None:
+            await wakeups.at(when)
+            woken.append(i)
+
+        tasks = [asyncio.create_task(wait(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        timers = len(wakeups)
+        tasks[2].cancel()  # one waiter gives up: the others must still wake
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return timers, woken, loop.time() >= when, len(wakeups)
+
+    timers, woken, on_time, left = asyncio.run(main())
+    assert timers == 1
+    assert woken == [0, 1, 3, 4]
+    assert on_time and left == 0
+
+
+def test_distinct_due_times_get_distinct_timers():
+    async def main():
+        loop = asyncio.get_running_loop()
+        wakeups = Wakeups()
+        now = loop.time()
+        futures = [wakeups.at(now + 0.01), wakeups.at(now + 0.02), wakeups.at(now + 0.01)]
+        count = len(wakeups)
+        await asyncio.gather(*futures)
+        return count
+
+    assert asyncio.run(main()) == 2
+
+
+def test_host_roots_are_remembered_within_a_bound():
+    async def main():
+        async with serve() as server:
+            texts = []
+            for i in range(MAX_ROOTS + 5):
+                host = f"h{i}.example:{server.port}"
+                request = (f"GET /api/v2/pokemon/1 HTTP/1.1\r\nHost: {host}\r\n"
+                           "Connection: close\r\n\r\n").encode()
+                texts.append((host, await asyncio.to_thread(raw_http, server.port, request)))
+            return texts, len(server.runner.app[ROOTS])
+
+    texts, kept = asyncio.run(main())
+    for host, response in texts:
+        assert response.status == 200
+        assert f"http://{host}/api/v2/pokemon-species/1/" in response.text
+    assert kept == MAX_ROOTS

@@ -1,0 +1,157 @@
+"""``--workers N``: several processes on one port, with /_stats exact across them.
+
+The counts are compared with what the client itself did (never with a timing): the server
+must see every request once, and the peak of requests in flight at once must be the peak of
+the *sum* over the workers, which only the supervisor's ledger can know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+import requests
+
+from helpers import start_local_api
+from tests.test_launcher_cli import ENV, ROOT, _gone, _wait_gone
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="--workers needs SO_REUSEPORT")
+
+
+async def _burst(base: str, n: int, client: str) -> list[int]:
+    """``n`` requests at once on ``n`` connections; the statuses."""
+    conn = aiohttp.TCPConnector(limit=0)
+    headers = {"X-Client-Name": client}
+    async with aiohttp.ClientSession(connector=conn, headers=headers) as session:
+        async def one(i: int) -> int:
+            async with session.get(f"{base}/pokemon/{i % 151 + 1}") as r:
+                await r.read()
+                return r.status
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def test_two_workers_count_every_request_and_the_peak_of_the_sum():
+    # 400 requests at once; the latency (1.5 s) is far longer than sending them takes, so all
+    # 400 are in the server together: the client's own count of what was in flight.
+    with start_local_api(latency=1.5, workers=2) as api:
+        statuses = asyncio.run(_burst(api.base_url, 400, "class"))
+        stats = api.wait_idle()
+    assert statuses == [200] * 400
+    assert stats["requests"] == 400
+    assert stats["by_status"] == {"200": 400}
+    assert stats["peak_in_flight"] == 400
+    assert stats["in_flight"] == 0
+    assert stats["clients"]["class"]["requests"] == 400
+    assert stats["clients"]["class"]["peak_in_flight"] == 400
+    workers = stats["workers"]
+    assert workers["count"] == 2 and workers["restarts"] == 0
+    # Both processes took part, so no single one of them saw the 400 at once: the peak is
+    # the sum's. (The kernel spreads 400 connections over two sockets; all on one is
+    # astronomically unlikely.)
+    assert sum(workers["requests"]) == 400
+    assert min(workers["requests"]) > 0
+
+
+def test_faults_are_the_same_with_one_worker_or_two():
+    async def pattern(workers: int) -> list[int]:
+        with start_local_api(seed=11, error_rate=0.4, workers=workers) as api:
+            return await _burst(api.base_url, 151, "f")
+
+    one, two = asyncio.run(pattern(1)), asyncio.run(pattern(2))
+    assert one == two
+    assert {200, 500} == set(one)
+
+
+def test_capacity_holds_across_workers():
+    with start_local_api(latency=1.0, capacity=10, workers=2) as api:
+        statuses = asyncio.run(_burst(api.base_url, 40, "cap"))
+        stats = api.wait_idle()
+    assert statuses.count(200) == 10 and statuses.count(429) == 30
+    assert stats["peak_in_flight"] == 10
+
+
+def test_reset_covers_every_worker():
+    with start_local_api(workers=2) as api:
+        asyncio.run(_burst(api.base_url, 20, "r"))
+        assert api.stats()["requests"] == 20
+        after = api.reset_stats()
+        assert after["requests"] == 0 and after["clients"] == {}
+        assert after["workers"]["requests"] == [0, 0]
+
+
+def test_a_killed_worker_is_restarted_and_the_stats_say_so():
+    with start_local_api(workers=2) as api:
+        before = api.stats()["workers"]
+        victim = before["pids"][0]
+        os.kill(victim, signal.SIGKILL)
+        assert _wait_gone(victim, timeout=10)
+        deadline = time.monotonic() + 20
+        while True:
+            workers = api.stats()["workers"]
+            if workers["restarts"] == 1 and all(workers["pids"]):
+                break
+            assert time.monotonic() < deadline, f"no restart reported: {workers}"
+            time.sleep(0.05)
+        assert victim not in workers["pids"]
+        assert all(not _gone(pid) for pid in workers["pids"])
+        # Fresh connections (one per request) reach both the survivor and the new worker.
+        for i in range(1, 41):
+            r = requests.get(f"{api.base_url}/pokemon/{i}", timeout=10,
+                             headers={"Connection": "close"})
+            assert r.status_code == 200
+        assert api.stats()["workers"]["restarts"] == 1
+
+
+def test_workers_die_with_the_parent_even_by_sigkill():
+    script = (
+        "import time\n"
+        "from helpers import start_local_api\n"
+        "api = start_local_api(workers=2)\n"
+        "print(' '.join(map(str, [api.process.pid, *api.stats()['workers']['pids']])),"
+        " flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             env=ENV, cwd=ROOT)
+    try:
+        assert child.stdout is not None
+        pids = [int(p) for p in child.stdout.readline().split()]
+        assert len(pids) == 3 and not any(_gone(p) for p in pids)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        for pid in pids:
+            assert _wait_gone(pid, timeout=10), "a server process outlived its parent"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+def test_sigint_does_not_stop_managed_workers():
+    with start_local_api(workers=2) as api:
+        os.kill(api.process.pid, signal.SIGINT)
+        for pid in api.stats()["workers"]["pids"]:
+            os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+        assert api.running
+        stats = api.stats()
+        assert stats["workers"]["restarts"] == 0
+        assert requests.get(f"{api.base_url}/pokemon/25", timeout=10).json()["name"] == "pikachu"
+
+
+def test_workers_option_is_checked():
+    with pytest.raises(ValueError, match="workers"):
+        start_local_api(workers=0)
+    result = subprocess.run([sys.executable, "-m", "helpers.server", "--workers", "many"],
+                            capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=30,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "'many' is not a whole number" in result.stderr
