@@ -12,7 +12,8 @@ LATENCY ?= 0.05
 JITTER ?= 0
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test test-remote unit notebooks-test lint serve bench run-notebooks freeze clean
+.PHONY: help lab test test-remote unit notebooks-test lint serve bench run-notebooks freeze clean \
+	mutation planted-bugs
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
@@ -22,6 +23,8 @@ help:
 	@echo "make serve      the local API in the foreground (HOST=0.0.0.0 PORT=8000 LATENCY=0.05)"
 	@echo "make bench      every client strategy side by side against theory"
 	@echo "make run-notebooks  re-execute every notebook in place (Restart & Run All)"
+	@echo "make mutation   mutation testing of the server, launcher, concurrency (MODULES=..., slow)"
+	@echo "make planted-bugs   the nine bugs of issue 14, each planted in a copy: each must fail a test"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
@@ -59,6 +62,21 @@ bench: $(STAMP)
 
 run-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run notebooks
+
+# Contributors only, not CI (about half an hour): cosmic-ray mutates a scratch copy, module by
+# module, running only the tests of that module; prints the survivors and the score.
+MUTATION_STAMP := $(VENV)/.mutation-installed
+MODULES ?=
+MUTATION_JOBS ?= 2
+$(MUTATION_STAMP): $(STAMP) requirements-mutation.txt constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements-mutation.txt
+	touch $@
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python mutation/run.py --jobs $(MUTATION_JOBS) $(MODULES)
+
+planted-bugs: $(STAMP)
+	$(BIN)/python mutation/planted.py
 
 freeze: $(STAMP)
 	( echo "# Every package of the course environment, pinned (the lock that requirements.txt applies)."; \

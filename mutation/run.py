@@ -1,0 +1,205 @@
+"""``make mutation``: cosmic-ray over the server, the launcher and gather_with_concurrency.
+
+Why cosmic-ray: it writes each mutant to the file on disk, so the mutant is also what runs in
+the server's own process (the suite starts ``python -m helpers.server`` as a child).
+
+Why a scratch copy: the mutants are written into a copy of ``helpers/`` and ``tests/`` under
+``results/mutation/``, never into the work tree, so an interrupted run cannot leave a bug
+behind in a file that git tracks. One copy per module, so two modules can run side by side.
+
+Why one session per module: each mutant runs only the tests that exercise its module
+(``TARGETS``), with ``-x`` so a killed mutant costs one failing test, not the whole file.
+
+Usage: ``python mutation/run.py [--jobs N] [MODULE ...]``; prints the survivors and the score,
+and writes ``results/mutation/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "mutation"
+BIN = Path(sys.executable).parent
+
+# Module -> the test files that exercise it, fastest and most sensitive first (-x stops at the
+# first failure, so a mutant killed early costs little).
+TARGETS: dict[str, list[str]] = {
+    "helpers/server/app.py": [
+        "tests/test_user_facing.py", "tests/test_api.py", "tests/test_text_api.py",
+        "tests/test_malformed.py", "tests/test_faults_stats.py",
+    ],
+    "helpers/server/faults.py": ["tests/test_user_facing.py", "tests/test_faults_stats.py"],
+    "helpers/server/settings.py": ["tests/test_launcher_cli.py", "tests/test_text_api.py"],
+    "helpers/server/stats.py": ["tests/test_faults_stats.py"],
+    "helpers/server/cli.py": ["tests/test_launcher_cli.py", "tests/test_text_api.py"],
+    "helpers/server/runner.py": [
+        "tests/test_api.py", "tests/test_faults_stats.py", "tests/test_launcher_cli.py",
+    ],
+    "helpers/server/pokedex.py": ["tests/test_dataset.py", "tests/test_api.py"],
+    "helpers/server/textalgo.py": ["tests/test_text_api.py"],
+    "helpers/launcher.py": ["tests/test_user_facing.py", "tests/test_launcher_cli.py"],
+    "helpers/concurrency.py": ["tests/test_helpers.py"],
+}
+# Not mutated: helpers/server/refs.py is a table of PokéAPI's ids (data, not logic: a mutant
+# there is a wrong number, which only a test that copies the table could catch), and
+# __init__.py / __main__.py hold no operator cosmic-ray mutates.
+
+# In these modules ``|`` only builds type unions (annotations, never evaluated under
+# ``from __future__ import annotations``): mutating it gives equivalent mutants by the hundred.
+EXCLUDED_OPERATORS = [r"core/ReplaceBinaryOperator_BitOr_.*"]
+# A mutant that hangs a test is killed: pytest-timeout fails that one test after TEST_TIMEOUT
+# seconds, and cosmic-ray stops a whole run that exceeds TIMEOUT.
+TEST_TIMEOUT = 30
+TIMEOUT = 300.0
+
+
+@dataclass
+class Outcome:
+    module: str
+    killed: int = 0
+    survived: list[dict] = field(default_factory=list)
+    incompetent: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.killed + len(self.survived)
+
+
+def scratch_copy(name: str) -> Path:
+    """A fresh copy of what the tests need, without bytecode that could hide a mutant."""
+    tree = OUT / name / "tree"
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for folder in ("helpers", "tests"):
+        shutil.copytree(ROOT / folder, tree / folder, ignore=ignore)
+    shutil.copy2(ROOT / "pyproject.toml", tree / "pyproject.toml")
+    return tree
+
+
+def config_text(module: str, tests: list[str]) -> str:
+    command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:nbval "
+               f"--timeout={TEST_TIMEOUT} " + " ".join(tests))
+    excluded = ", ".join(json.dumps(e) for e in EXCLUDED_OPERATORS)
+    return (
+        "[cosmic-ray]\n"
+        f"module-path = {json.dumps(module)}\n"
+        f"timeout = {TIMEOUT}\n"
+        "excluded-modules = []\n"
+        f"test-command = {json.dumps(command)}\n"
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+        "[cosmic-ray.filters.operators-filter]\n"
+        f"exclude-operators = [{excluded}]\n"
+    )
+
+
+def run_module(module: str) -> Outcome:
+    name = module.removeprefix("helpers/").removesuffix(".py").replace("/", ".")
+    outcome = Outcome(module)
+    start = time.monotonic()
+    tree = scratch_copy(name)
+    config = OUT / name / "config.toml"
+    session = OUT / name / "session.sqlite"
+    log = OUT / name / "log.txt"
+    config.write_text(config_text(module, TARGETS[module]))
+    session.unlink(missing_ok=True)
+    steps = [
+        [BIN / "cosmic-ray", "init", config, session],
+        [BIN / "cr-filter-operators", session, config],
+        [BIN / "cosmic-ray", "baseline", config],
+        [BIN / "cosmic-ray", "exec", config, session],
+    ]
+    with log.open("w") as out:
+        for step in steps:
+            done = subprocess.run([str(s) for s in step], cwd=tree, stdout=out,
+                                  stderr=subprocess.STDOUT)
+            if done.returncode != 0:
+                outcome.error = f"{Path(step[0]).name} {step[1]} failed: see {log}"
+                return outcome
+    dump = subprocess.run([str(BIN / "cosmic-ray"), "dump", str(session)], cwd=tree,
+                          capture_output=True, text=True, check=True)
+    for line in dump.stdout.splitlines():
+        item, result = json.loads(line)
+        if result is None:
+            continue
+        if result["worker_outcome"] == "skipped":
+            outcome.skipped += 1
+        elif result["test_outcome"] == "killed":
+            outcome.killed += 1
+        elif result["test_outcome"] == "survived":
+            mutation = item["mutations"][0]
+            outcome.survived.append({
+                "module": module,
+                "line": mutation["start_pos"][0],
+                "operator": mutation["operator_name"].removeprefix("core/"),
+                "occurrence": mutation["occurrence"],
+                "diff": result.get("diff") or "",
+            })
+        else:
+            outcome.incompetent += 1
+    outcome.survived.sort(key=lambda s: (s["line"], s["operator"]))
+    outcome.seconds = time.monotonic() - start
+    return outcome
+
+
+def report(outcomes: list[Outcome]) -> int:
+    killed = sum(o.killed for o in outcomes)
+    total = sum(o.total for o in outcomes)
+    for o in outcomes:
+        for s in o.survived:
+            print(f"\nSURVIVED {s['module']}:{s['line']} {s['operator']} #{s['occurrence']}")
+            print("\n".join("    " + d for d in s["diff"].splitlines()
+                            if d.startswith(("+", "-")) and not d.startswith(("+++", "---"))))
+    print("\nmodule                          killed  survived  (skipped, incompetent)  minutes")
+    for o in outcomes:
+        note = f"  ERROR: {o.error}" if o.error else ""
+        print(f"{o.module:32}{o.killed:6}{len(o.survived):10}  ({o.skipped}, {o.incompetent})"
+              f"{o.seconds / 60:21.1f}{note}")
+    score = killed / total if total else 0.0
+    print(f"\nscore: {killed} of {total} mutants killed = {score:.1%}")
+    summary = {
+        "killed": killed, "total": total, "score": score,
+        "modules": [{"module": o.module, "killed": o.killed, "survived": len(o.survived),
+                     "skipped": o.skipped, "incompetent": o.incompetent,
+                     "minutes": round(o.seconds / 60, 1), "error": o.error} for o in outcomes],
+        "survivors": [s for o in outcomes for s in o.survived],
+    }
+    (OUT / "summary.json").write_text(json.dumps(summary, indent=1))
+    return 1 if any(o.error for o in outcomes) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help=f"modules to mutate (default: all): {', '.join(TARGETS)}")
+    parser.add_argument("--jobs", type=int, default=2, help="modules mutated side by side")
+    args = parser.parse_args(argv)
+    modules = args.modules or list(TARGETS)
+    unknown = [m for m in modules if m not in TARGETS]
+    if unknown:
+        parser.error(f"not a mutated module: {', '.join(unknown)}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    # The slowest modules first, so the pool does not end on one long module alone.
+    order = sorted(modules, key=lambda m: -len(TARGETS[m]))
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        outcomes = list(pool.map(run_module, order))
+    outcomes.sort(key=lambda o: list(TARGETS).index(o.module))
+    return report(outcomes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
