@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +71,7 @@ class Outcome:
     skipped: int = 0
     seconds: float = 0.0
     error: str = ""
+    finished: str = ""
 
     @property
     def total(self) -> int:
@@ -108,7 +109,7 @@ def config_text(module: str, tests: list[str]) -> str:
 
 
 def run_module(module: str) -> Outcome:
-    name = module.removeprefix("helpers/").removesuffix(".py").replace("/", ".")
+    name = module_dir(module)
     outcome = Outcome(module)
     start = time.monotonic()
     tree = scratch_copy(name)
@@ -153,7 +154,23 @@ def run_module(module: str) -> Outcome:
             outcome.incompetent += 1
     outcome.survived.sort(key=lambda s: (s["line"], s["operator"]))
     outcome.seconds = time.monotonic() - start
+    outcome.finished = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (OUT / name / "outcome.json").write_text(json.dumps(asdict(outcome), indent=1))
     return outcome
+
+
+def last_outcomes() -> list[Outcome]:
+    """The latest finished run of every module (a run of some modules keeps the others')."""
+    outcomes = []
+    for module in TARGETS:
+        path = OUT / module_dir(module) / "outcome.json"
+        if path.exists():
+            outcomes.append(Outcome(**json.loads(path.read_text())))
+    return outcomes
+
+
+def module_dir(module: str) -> str:
+    return module.removeprefix("helpers/").removesuffix(".py").replace("/", ".")
 
 
 def report(outcomes: list[Outcome]) -> int:
@@ -164,18 +181,22 @@ def report(outcomes: list[Outcome]) -> int:
             print(f"\nSURVIVED {s['module']}:{s['line']} {s['operator']} #{s['occurrence']}")
             print("\n".join("    " + d for d in s["diff"].splitlines()
                             if d.startswith(("+", "-")) and not d.startswith(("+++", "---"))))
-    print("\nmodule                          killed  survived  (skipped, incompetent)  minutes")
+    print("\nmodule                       killed survived (skipped, incompetent) minutes  finished")
     for o in outcomes:
         note = f"  ERROR: {o.error}" if o.error else ""
-        print(f"{o.module:32}{o.killed:6}{len(o.survived):10}  ({o.skipped}, {o.incompetent})"
-              f"{o.seconds / 60:21.1f}{note}")
+        print(f"{o.module:29}{o.killed:6}{len(o.survived):9}  ({o.skipped}, {o.incompetent})"
+              f"{o.seconds / 60:19.1f}  {o.finished}{note}")
+    missing = [m for m in TARGETS if m not in {o.module for o in outcomes}]
+    if missing:
+        print(f"not run yet: {', '.join(missing)}")
     score = killed / total if total else 0.0
     print(f"\nscore: {killed} of {total} mutants killed = {score:.1%}")
     summary = {
         "killed": killed, "total": total, "score": score,
         "modules": [{"module": o.module, "killed": o.killed, "survived": len(o.survived),
                      "skipped": o.skipped, "incompetent": o.incompetent,
-                     "minutes": round(o.seconds / 60, 1), "error": o.error} for o in outcomes],
+                     "minutes": round(o.seconds / 60, 1), "finished": o.finished,
+                     "error": o.error} for o in outcomes],
         "survivors": [s for o in outcomes for s in o.survived],
     }
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -187,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all): {', '.join(TARGETS)}")
     parser.add_argument("--jobs", type=int, default=2, help="modules mutated side by side")
+    parser.add_argument("--report", action="store_true",
+                        help="only print the last run's survivors and score")
     args = parser.parse_args(argv)
+    if args.report:
+        return report(last_outcomes())
     modules = args.modules or list(TARGETS)
     unknown = [m for m in modules if m not in TARGETS]
     if unknown:
@@ -196,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     # The slowest modules first, so the pool does not end on one long module alone.
     order = sorted(modules, key=lambda m: -len(TARGETS[m]))
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = list(pool.map(run_module, order))
-    outcomes.sort(key=lambda o: list(TARGETS).index(o.module))
-    return report(outcomes)
+        errors = [o.error for o in pool.map(run_module, order) if o.error]
+    status = report(last_outcomes())
+    return 1 if errors else status
 
 
 if __name__ == "__main__":
