@@ -121,12 +121,14 @@ def test_a_page_in_the_middle_links_both_ways(api, http):
 # --------------------------------------------------------------------------- the rate limiter
 
 
-async def _until_refused(rate: float) -> tuple[int, str | None, int]:
-    """Requests one after another until one is refused: how many were allowed, the refusal's
-    Retry-After, and the status of one more request sent once that Retry-After has passed."""
+async def _until_refused(rate: float) -> tuple[int, float, str | None, int]:
+    """Requests one after another until one is refused: how many were allowed, the seconds
+    that took, the refusal's Retry-After, and the status of one more request sent once that
+    Retry-After has passed."""
     async with serve(rate_limit=rate) as server, aiohttp.ClientSession() as session:
         url = f"{server.base_url}/pokemon/1"
         allowed = 0
+        start = time.perf_counter()
         for _ in range(100):
             async with session.get(url) as r:
                 if r.status == 429:
@@ -136,11 +138,12 @@ async def _until_refused(rate: float) -> tuple[int, str | None, int]:
                 allowed += 1
         else:
             raise AssertionError("100 requests in a row and none refused")
+        elapsed = time.perf_counter() - start
         assert retry_after is not None and retry_after.isdigit()
         await asyncio.sleep(int(retry_after))
         async with session.get(url) as r:
             after = r.status
-    return allowed, retry_after, after
+    return allowed, elapsed, retry_after, after
 
 
 @pytest.mark.parametrize(("rate", "burst", "expected"), [(5, 5, "1"), (0.5, 1, "2")])
@@ -152,8 +155,9 @@ def test_retry_after_is_the_wait_for_the_next_token(rate, burst, expected):
     follows the allowed one by less than a second (two requests on one connection). Waiting
     that long is enough: the next request is allowed.
     """
-    allowed, retry_after, after = asyncio.run(_until_refused(rate))
-    assert allowed >= burst  # the burst is always allowed, and refills can only add to it
+    allowed, elapsed, retry_after, after = asyncio.run(_until_refused(rate))
+    # The burst is always allowed; refills add at most ``rate`` tokens per elapsed second.
+    assert burst <= allowed <= burst + math.floor(rate * elapsed), (allowed, elapsed)
     assert retry_after == expected
     assert after == 200
 
