@@ -48,6 +48,16 @@ def test_every_launcher_option_reaches_the_server():
     assert {k: settings[k] for k in options} == options
 
 
+def test_the_launcher_generates_a_128_bit_key_when_none_is_given(monkeypatch):
+    monkeypatch.delenv("TEXT_API_KEY", raising=False)
+    with start_local_api() as server:
+        key = server.text_api_key
+        assert len(key) == 22  # 16 random bytes (128 bits), URL-safe base64
+        r = requests.post(f"{server.text_api_url}/ner", json={"text": "Hi."},
+                          headers={"apikey": key}, timeout=10)
+        assert r.status_code == 200
+
+
 def test_a_server_that_cannot_start_says_why():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -79,7 +89,7 @@ def test_a_generated_key_is_shown_once_and_works():
     assert text_line.startswith(f"Text API: {origin}/text  (header apikey: ")
     assert "generated for this run" in text_line
     key = text_line.split("apikey: ", 1)[1].split(",", 1)[0]
-    assert len(key) >= 16
+    assert len(key) == 22  # 16 random bytes (128 bits), URL-safe base64
     r = requests.post(f"{origin}/text/ner", json={"text": "Hi."}, headers={"apikey": key},
                       timeout=10)
     assert r.status_code == 200

@@ -31,6 +31,13 @@ def test_a_body_of_exactly_the_limit_is_accepted_one_byte_more_is_413(port):
     assert _post_of_size(port, MAX_BODY + 1) == 413
 
 
+@pytest.mark.parametrize("kind", ["pokemon", "type"])
+def test_ids_are_read_up_to_nine_digits(port, kind):
+    """Leading zeros are fine ("025" is 25) up to nine digits; a longer id is never parsed."""
+    assert get(port, f"/api/v2/{kind}/000000012").status == 200
+    assert get(port, f"/api/v2/{kind}/0000000012").status == 404
+
+
 @pytest.mark.parametrize("kind", ["pokemon", "type", "ability"])
 def test_an_id_of_thousands_of_digits_is_404_not_500(port, kind):
     # Python refuses int() of more than 4,300 digits: the server must not even try.
