@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -154,3 +155,56 @@ def test_wait_idle_async_times_out_with_a_clear_error():
         with pytest.raises(TimeoutError, match=r"1 requests in flight after 0\.1 s"):
             asyncio.run(server.wait_idle_async(timeout=0.1))
         assert server.wait_idle()["by_status"] == {"200": 1}
+
+
+def test_the_server_runs_in_its_own_session_with_the_notebooks_helpers():
+    """Its own session: a signal sent to the notebook's process group (a terminal's Ctrl-C,
+    ``kill -- -PGID``) does not reach it. Its PYTHONPATH starts with the folder that holds the
+    ``helpers`` the notebook imported, so both run the same code, installed or not."""
+    import helpers
+
+    with start_local_api() as server:
+        pid = server.process.pid
+        assert os.getsid(pid) == pid and os.getpgid(pid) != os.getpgid(0)
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        pythonpath = next(v for v in environ if v.startswith(b"PYTHONPATH="))
+        first = pythonpath.removeprefix(b"PYTHONPATH=").split(os.pathsep.encode())[0]
+        assert first.decode() == str(Path(helpers.__file__).resolve().parent.parent)
+
+
+def test_a_server_killed_from_outside_is_reported_stopped():
+    server = start_local_api()
+    try:
+        server.process.kill()
+        server.process.wait(timeout=10)
+        assert not server.running
+        assert "stopped" in repr(server)
+        with pytest.raises(RuntimeError, match="stopped"):
+            server.stats()
+    finally:
+        server.stop()
+
+
+def test_wait_idle_returns_within_a_moment_of_the_server_going_idle():
+    """It polls every 10 ms: a request held 0.3 s is waited for in well under 0.8 s."""
+    with start_local_api(latency=0.3) as server:
+        url = f"{server.base_url}/pokemon/1"
+        for wait in (server.wait_idle, lambda: asyncio.run(server.wait_idle_async())):
+            start = time.perf_counter()
+            threading.Thread(target=lambda: requests.get(url, timeout=5), daemon=True).start()
+            while server.stats()["in_flight"] == 0 and time.perf_counter() - start < 5:
+                time.sleep(0.005)
+            assert wait()["in_flight"] == 0
+            assert time.perf_counter() - start < 0.8
+
+
+def test_stop_ends_even_a_frozen_server():
+    """A child that cannot read its stdin (stopped with SIGSTOP) is signalled after 5 s, then
+    killed after 5 more: ``stop()`` always returns, and the process is gone."""
+    server = start_local_api()
+    os.kill(server.process.pid, signal.SIGSTOP)
+    start = time.perf_counter()
+    server.stop()
+    elapsed = time.perf_counter() - start
+    assert server.process.returncode == -signal.SIGKILL
+    assert 10.0 - 0.5 <= elapsed < 20.0, elapsed

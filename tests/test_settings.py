@@ -87,6 +87,16 @@ def test_the_same_defaults_from_python_the_launcher_and_the_command_line(api):
     assert from_cli["settings"] == from_python
 
 
+def test_settings_cannot_be_changed_after_validation():
+    """Validation happens once, when the settings are made: so they must stay as made."""
+    import dataclasses
+
+    settings = ServerSettings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.latency = -1  # type: ignore[misc]
+    assert settings.latency == 0.0
+
+
 def test_public_settings_leave_out_only_the_key():
     settings = ServerSettings(text_api_key="secret", latency=0.2)
     public = settings.public()
