@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 import time
@@ -183,3 +184,28 @@ def test_the_rate_limit_is_per_client_address():
     except aiohttp.ClientConnectorError:
         pytest.skip("127.0.0.2 is not usable as a source address here")
     assert statuses == [200, 429, 200, 429]
+
+
+def test_routing_and_size_errors_are_counted_and_delayed_like_any_answer():
+    """A 404 for an unknown path, a 405 for a wrong method and a 413 for a body over the
+    limit come after the latency and show up in the counters, like every other answer."""
+    async def main():
+        async with serve(latency=0.2) as server, aiohttp.ClientSession() as session:
+            timings = {}
+            for method, url, data in (
+                ("GET", f"{server.base_url}/berry/1", None),
+                ("POST", f"{server.base_url}/pokemon/1", b""),
+                ("POST", f"{server.text_api_url}/summarize", io.BytesIO(b" " * (MAX_BODY + 1))),
+            ):
+                start = time.perf_counter()
+                async with session.request(method, url, data=data,
+                                           headers={"apikey": TEST_KEY}) as r:
+                    await r.read()
+                    timings[r.status] = time.perf_counter() - start
+            return timings, await stats_of(server)
+
+    timings, stats = asyncio.run(main())
+    assert set(timings) == {404, 405, 413}
+    assert all(t >= 0.2 - 0.01 for t in timings.values()), timings
+    assert stats["by_status"] == {"404": 1, "405": 1, "413": 1}
+    assert stats["requests"] == 3 and stats["in_flight"] == 0
