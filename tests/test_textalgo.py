@@ -50,6 +50,8 @@ def test_summary_reads_in_text_order_and_ties_go_to_the_earlier_sentence():
 def test_a_sentence_of_stopwords_scores_nothing():
     assert textalgo.summarize("It is what it is. Pikachu zaps Pikachu.") == "Pikachu zaps Pikachu."
     assert textalgo.summarize("Pikachu zaps Pikachu. It is what it is.") == "Pikachu zaps Pikachu."
+    # Zero, not merely less: words seen once score 1, and the stopwords still lose.
+    assert textalgo.summarize("It is what it is. Pikachu zaps.") == "Pikachu zaps."
 
 
 @pytest.mark.parametrize(("n", "kept"), [(2, 1), (3, 1), (4, 1), (5, 2), (6, 2), (7, 2), (8, 3)])
@@ -86,6 +88,8 @@ def test_entities_follow_the_labelling_rules():
 def test_a_place_opening_a_sentence_is_still_a_place():
     assert textalgo.named_entities("Tokyo is big. Kanto too.") == [
         ["GPE", "Tokyo"], ["GPE", "Kanto"]]
+    # "Mr." ends a sentence here; the title at its end says nothing about the place opening it.
+    assert textalgo.named_entities("Tokyo welcomed Mr. Smith.") == [["GPE", "Tokyo"]]
 
 
 PHRASE_TEXT = (
