@@ -92,6 +92,11 @@ def test_a_place_opening_a_sentence_is_still_a_place():
     assert textalgo.named_entities("Tokyo welcomed Mr. Smith.") == [["GPE", "Tokyo"]]
 
 
+def test_three_capitalised_words_are_a_person_too():
+    assert textalgo.named_entities("We saw Ash Ketchum Junior today.") == [
+        ["PERSON", "Ash Ketchum Junior"]]
+
+
 PHRASE_TEXT = (
     "Red fox runs fast. The red fox runs. A blue bird sings. Blue bird, red fox runs fast."
 )
@@ -113,3 +118,9 @@ def test_phrases_neither_start_nor_end_in_a_stopword_nor_cross_sentences():
     assert not {"the red", "the red fox", "a blue", "a blue bird"} & set(phrases)
     assert "sings blue" not in phrases and "fast the" not in phrases  # across a full stop
     assert "bird red fox" in phrases  # a comma is no sentence boundary
+
+
+def test_a_phrase_ending_in_a_stopword_is_left_out():
+    # "ran to" and "pikachu ran to" come twice but end in "to"; "ran to ash" ends in a name.
+    assert textalgo.most_common_phrases("Pikachu ran to Ash. Pikachu ran to Misty.", 10) == [
+        "pikachu ran", "ran to ash", "ran to misty"]
