@@ -92,6 +92,10 @@ def test_a_place_opening_a_sentence_is_still_a_place():
     assert textalgo.named_entities("Tokyo welcomed Mr. Smith.") == [["GPE", "Tokyo"]]
 
 
+def test_a_lone_capitalised_stopword_does_not_end_the_sentence():
+    assert textalgo.named_entities("Trainers rest In peace near Kyoto.") == [["GPE", "Kyoto"]]
+
+
 def test_three_capitalised_words_are_a_person_too():
     assert textalgo.named_entities("We saw Ash Ketchum Junior today.") == [
         ["PERSON", "Ash Ketchum Junior"]]
