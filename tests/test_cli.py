@@ -18,7 +18,8 @@ import requests
 from helpers import start_local_api
 from tests.conftest import ROOT
 
-ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+# Without PYTHONUNBUFFERED, as in a notebook's kernel: the server must flush what it prints.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {"PYTHONPATH": str(ROOT)}
 
 
 def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
@@ -40,7 +41,8 @@ def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-def test_every_launcher_option_reaches_the_server():
+def test_every_launcher_option_reaches_the_server(monkeypatch):
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # the base URL must be flushed
     options = {"latency": 0.01, "jitter": 0.02, "seed": 5, "capacity": 7, "retry_after": 4,
                "error_rate": 0.1, "drop_rate": 0.05, "slow_rate": 0.2, "slow_seconds": 0.3,
                "rate_limit": 50.0}
