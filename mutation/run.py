@@ -58,9 +58,21 @@ TARGETS: dict[str, list[str]] = {
     "helpers/server/pokedex.py": ["tests/test_dataset.py", "tests/test_api.py"],
     "helpers/server/textalgo.py": ["tests/test_textalgo.py", "tests/test_text_api.py"],
     "helpers/launcher.py": [
-        "tests/test_launcher_cli.py", "tests/test_cli.py",
         "tests/test_settings.py::test_the_same_defaults_from_python_the_launcher_and_the_command_line",
+        "tests/test_cli.py::test_every_launcher_option_reaches_the_server",
+        "tests/test_launcher_cli.py", "tests/test_cli.py",
         "tests/test_user_facing.py::test_stop_returns_promptly",
+        # The command line's own checks, which never go through the launcher:
+        "--deselect=tests/test_launcher_cli.py::test_bad_option_values_are_argparse_errors",
+        "--deselect=tests/test_launcher_cli.py::test_help_documents_every_option",
+        "--deselect=tests/test_launcher_cli.py::test_port_in_use_is_a_clear_error",
+        "--deselect=tests/test_launcher_cli.py::test_first_line_is_the_base_url",
+        "--deselect=tests/test_launcher_cli.py::test_sigint_stops_a_server_run_by_hand",
+        "--deselect=tests/test_cli.py::test_an_address_that_is_not_this_machines_is_a_clear_error",
+        "--deselect=tests/test_cli.py::test_a_generated_key_is_shown_once_and_works",
+        "--deselect=tests/test_cli.py::test_the_key_option_wins_over_the_environment",
+        "--deselect=tests/test_cli.py::test_sigterm_stops_cleanly",
+        "--deselect=tests/test_cli.py::test_a_managed_server_stops_when_its_stdin_closes_and_prints_nothing_more",
     ],
     "helpers/concurrency.py": ["tests/test_helpers.py"],
 }
