@@ -30,6 +30,8 @@ REFUSED = [
     ({"error_rate": 1.0000001}, ValueError, "error_rate must be at most 1.0"),
     ({"drop_rate": 1.5}, ValueError, "drop_rate must be at most 1.0"),
     ({"slow_rate": -0.1}, ValueError, "slow_rate must be at least 0.0"),
+    ({"error_rate": 0.75, "drop_rate": 0.5}, ValueError,
+     "error_rate + drop_rate must be at most 1, got 1.25"),
     ({"error_rate": 0.5, "drop_rate": 0.5000001}, ValueError, "error_rate + drop_rate"),
     ({"port": -1}, ValueError, "port must be at least 0, got -1"),
     ({"port": 65536}, ValueError, "port must be at most 65535, got 65536"),
