@@ -128,3 +128,14 @@ def test_a_phrase_ending_in_a_stopword_is_left_out():
     # "ran to" and "pikachu ran to" come twice but end in "to"; "ran to ash" ends in a name.
     assert textalgo.most_common_phrases("Pikachu ran to Ash. Pikachu ran to Misty.", 10) == [
         "pikachu ran", "ran to ash", "ran to misty"]
+
+
+def test_a_long_sentence_ending_in_a_name():
+    # Over 256 words: no shortcut that holds only for small numbers.
+    assert textalgo.named_entities("word " * 300 + "near Kyoto") == [["GPE", "Kyoto"]]
+
+
+def test_five_phrases_by_default():
+    text = "Red fox. Blue jay. Green frog. Gray wolf. Pink pig. Tan cat."
+    assert textalgo.most_common_phrases(text) == [
+        "red fox", "blue jay", "green frog", "gray wolf", "pink pig"]
