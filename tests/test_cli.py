@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,6 +81,23 @@ def test_an_address_that_is_not_this_machines_is_a_clear_error():
     assert status == 2
     assert "cannot listen on 192.0.2.1:0" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to take away the right to bind port 80")
+def test_a_port_it_may_not_bind_is_a_clear_error_not_in_use():
+    """Without the capability to bind ports below 1024, port 80 is refused (EACCES): the error
+    says so, and does not claim the port is in use."""
+    result = subprocess.run(
+        ["setpriv", "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service",
+         sys.executable, "-m", "helpers.server", "--port", "80"],
+        capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=30, stdin=subprocess.DEVNULL)
+    if "cannot listen" not in result.stderr and result.returncode == 0:
+        pytest.skip("port 80 could be bound anyway (unprivileged ports start lower here)")
+    assert result.returncode == 2
+    assert "cannot listen on 127.0.0.1:80" in result.stderr
+    assert "permission denied" in result.stderr.lower()
+    assert "already in use" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_generated_key_is_shown_once_and_works():
@@ -191,7 +209,9 @@ def test_wait_idle_returns_within_a_moment_of_the_server_going_idle():
     """It polls every 10 ms: a request held 0.3 s is waited for in well under 0.8 s."""
     with start_local_api(latency=0.3) as server:
         url = f"{server.base_url}/pokemon/1"
-        for wait in (server.wait_idle, lambda: asyncio.run(server.wait_idle_async())):
+        # timeout=0.9: ample for a request of 0.3 s, and a deadline counted from now.
+        for wait in (lambda: server.wait_idle(timeout=0.9),
+                     lambda: asyncio.run(server.wait_idle_async(timeout=0.9))):
             start = time.perf_counter()
             threading.Thread(target=lambda: requests.get(url, timeout=5), daemon=True).start()
             while server.stats()["in_flight"] == 0 and time.perf_counter() - start < 5:
