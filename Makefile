@@ -21,7 +21,8 @@ SOAK   ?= 60
 WORKERS ?= auto
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=120
 
-.PHONY: help lab test test-remote student student-check wheelhouse wheelhouse-check site site-check screenshots unit notebooks-test lint serve bench run-notebooks bench-server freeze clean
+.PHONY: help lab test test-remote student student-check wheelhouse wheelhouse-check site site-check screenshots unit notebooks-test lint serve bench run-notebooks bench-server freeze clean \
+	mutation planted-bugs
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab on the course"
@@ -40,6 +41,8 @@ help:
 	@echo "make bench-server  the server against a minimal aiohttp app (SOAK=60 seconds of soak)"
 	@echo "make run-notebooks  re-execute every notebook in place (Restart & Run All)"
 	@echo "make screenshots    every notebook in JupyterLab, light and dark, as PNG in results/screenshots/"
+	@echo "make mutation   mutation testing of the server, launcher, concurrency (MODULES=..., slow)"
+	@echo "make planted-bugs   the nine bugs of issue 14, each planted in a copy: each must fail a test"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make PYTHON=python3.11 ...")'
@@ -50,7 +53,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	touch $(STAMP)
 
 # What only the tests and instructors need (Playwright, uv), on top of the course.
-$(DEV_STAMP): $(STAMP) requirements-dev.txt
+$(DEV_STAMP): $(STAMP) requirements-dev.txt constraints.txt
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) -r requirements-dev.txt
 	touch $(DEV_STAMP)
 
@@ -118,12 +121,6 @@ bench-server: $(STAMP)
 run-notebooks: $(STAMP)
 	$(BIN)/python -m helpers.notebooks run notebooks
 
-# Tools for building the course (requirements-dev.txt), installed only when a target needs them.
-DEV_STAMP := $(VENV)/.installed-dev
-$(DEV_STAMP): $(STAMP) requirements-dev.txt constraints.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	touch $(DEV_STAMP)
-
 # Headless Chromium pictures JupyterLab: Debian's package, installed here where it is missing.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 screenshots: $(DEV_STAMP)
@@ -131,6 +128,20 @@ screenshots: $(DEV_STAMP)
 	  echo "chromium is missing: installing Debian's package 'chromium' with apt-get"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 	$(BIN)/python -m helpers.screenshots
+# Contributors only, not CI (about half an hour): cosmic-ray mutates a scratch copy, module by
+# module, running only the tests of that module; prints the survivors and the score.
+MUTATION_STAMP := $(VENV)/.mutation-installed
+MODULES ?=
+MUTATION_JOBS ?= 2
+$(MUTATION_STAMP): $(STAMP) requirements-mutation.txt constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements-mutation.txt
+	touch $@
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python mutation/run.py --jobs $(MUTATION_JOBS) $(MODULES)
+
+planted-bugs: $(STAMP)
+	$(BIN)/python mutation/planted.py
 
 freeze: $(STAMP)
 	( echo "# Every package of the course environment, pinned (the lock that requirements.txt applies)."; \

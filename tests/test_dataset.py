@@ -63,3 +63,17 @@ def test_the_articles_sequential_loop(api):
     names = out.getvalue().split()
     assert len(names) == 150
     assert names[0] == "bulbasaur" and names[24] == "pikachu" and names[-1] == "mewtwo"
+
+
+def test_bodies_say_what_pokeapi_says_of_a_default_form():
+    """Each of the 151 is its species' default form, listed under its own id, as PokéAPI has it."""
+    from helpers.server.pokedex import pokemon_body
+
+    for p in load_pokedex():
+        body = pokemon_body(p, "http://h/api/v2")
+        assert body["is_default"] is True
+        assert body["forms"] == [{"name": p.name, "url": f"http://h/api/v2/pokemon-form/{p.id}/"}]
+        assert body["species"]["url"] == f"http://h/api/v2/pokemon-species/{p.id}/"
+        assert [t["slot"] for t in body["types"]] == list(range(1, len(p.types) + 1))
+        slots = [a["slot"] for a in body["abilities"]]
+        assert slots == sorted(slots)

@@ -185,13 +185,51 @@ def test_server_dies_with_its_parent_even_by_sigkill():
             child.stdout.close()
 
 
+def _ignored_signals(pid: int) -> set[int]:
+    """The signals ``pid`` ignores, from the kernel's own record (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            mask = int(line.split()[1], 16)
+            return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+    raise AssertionError("no SigIgn line")
+
+
 def test_sigint_does_not_stop_a_managed_server():
+    """"Interrupt kernel" sends SIGINT to the process group: the server must ignore it.
+
+    No sleep-and-hope: the kernel's record shows SIGINT ignored (an ignored signal is
+    discarded when sent); after it, the server answers and reports its counters, which runs
+    its Python code (where a pending KeyboardInterrupt would have been raised).
+    """
     with start_local_api() as server:
+        if os.path.exists(f"/proc/{server.process.pid}/status"):
+            assert signal.SIGINT in _ignored_signals(server.process.pid)
         os.kill(server.process.pid, signal.SIGINT)
-        time.sleep(0.3)
-        assert server.running
         r = requests.get(f"{server.base_url}/pokemon/25", timeout=10)
         assert r.json()["name"] == "pikachu"
+        assert server.stats()["by_status"] == {"200": 1}
+        assert server.running
+    assert server.process.returncode == 0  # and it still stops cleanly when asked
+
+
+def test_sigint_stops_a_server_run_by_hand():
+    """Without --managed (make serve), Ctrl-C stops the server cleanly: exit status 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.server", "--port", "0"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        base = proc.stdout.readline().decode().strip()
+        assert requests.get(f"{base}/pokemon/1", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- the command line

@@ -190,10 +190,19 @@ async def _serve(settings: ServerSettings, *, managed: bool, show_key: bool) -> 
 
 
 def _wait_for_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Block on stdin until it closes: the parent is gone or asked us to stop."""
+    """Block on stdin until it closes: the parent is gone or asked us to stop.
+
+    Reads the raw descriptor, not ``sys.stdin.buffer``: a thread blocked in the buffered
+    reader holds its lock, and a server stopped meanwhile by SIGTERM would abort at exit
+    ("Fatal Python error: could not acquire lock ... at interpreter shutdown").
+    """
     try:
-        while sys.stdin.buffer.read(4096):
+        fd = sys.stdin.fileno()
+        while os.read(fd, 4096):
             pass
     except (OSError, ValueError):
         pass
-    loop.call_soon_threadsafe(stop.set)
+    try:
+        loop.call_soon_threadsafe(stop.set)
+    except RuntimeError:  # the loop has already ended (stopped by a signal)
+        pass

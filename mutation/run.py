@@ -1,0 +1,267 @@
+"""``make mutation``: cosmic-ray over the server, the launcher and gather_with_concurrency.
+
+Why cosmic-ray: it writes each mutant to the file on disk, so the mutant is also what runs in
+the server's own process (the suite starts ``python -m helpers.server`` as a child).
+
+Why a scratch copy: the mutants are written into a copy of ``helpers/`` and ``tests/`` under
+``results/mutation/``, never into the work tree, so an interrupted run cannot leave a bug
+behind in a file that git tracks. One copy per module, so two modules can run side by side.
+
+Why one session per module: each mutant runs only the tests that exercise its module
+(``TARGETS``), with ``-x`` so a killed mutant costs one failing test, not the whole file.
+
+Usage: ``python mutation/run.py [--jobs N] [MODULE ...]``; prints the survivors and the score,
+and writes ``results/mutation/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "results" / "mutation"
+BIN = Path(sys.executable).parent
+
+# Module -> the tests that exercise it (files, or single tests where only they concern the
+# module), fastest and most sensitive first: -x stops at the first failure, so a killed mutant
+# costs little. A surviving mutant runs them all: that is where the time goes.
+TARGETS: dict[str, list[str]] = {
+    "helpers/server/app.py": [
+        "tests/test_api.py", "tests/test_malformed.py", "tests/test_text_api.py",
+        "tests/test_server_edges.py", "tests/test_user_facing.py", "tests/test_faults_stats.py",
+    ],
+    "helpers/server/faults.py": [
+        "tests/test_user_facing.py", "tests/test_server_edges.py", "tests/test_faults_stats.py",
+    ],
+    "helpers/server/settings.py": [
+        "tests/test_settings.py",
+        "tests/test_launcher_cli.py::test_options_validated_in_the_parent",
+        "tests/test_text_api.py::test_key_not_in_repr_nor_public_settings",
+        "tests/test_cli.py::test_every_launcher_option_reaches_the_server",
+    ],
+    "helpers/server/stats.py": ["tests/test_server_edges.py", "tests/test_faults_stats.py"],
+    "helpers/server/cli.py": [
+        "tests/test_cli.py", "tests/test_launcher_cli.py", "tests/test_text_api.py",
+        "tests/test_settings.py::test_the_same_defaults_from_python_the_launcher_and_the_command_line",
+    ],
+    "helpers/server/runner.py": [
+        "tests/test_server_edges.py", "tests/test_api.py", "tests/test_faults_stats.py",
+    ],
+    "helpers/server/pokedex.py": ["tests/test_dataset.py", "tests/test_api.py"],
+    "helpers/server/textalgo.py": ["tests/test_textalgo.py", "tests/test_text_api.py"],
+    "helpers/launcher.py": [
+        "tests/test_settings.py::test_the_same_defaults_from_python_the_launcher_and_the_command_line",
+        "tests/test_cli.py::test_every_launcher_option_reaches_the_server",
+        "tests/test_launcher_cli.py", "tests/test_cli.py",
+        "tests/test_user_facing.py::test_stop_returns_promptly",
+        # The command line's own checks, which never go through the launcher:
+        "--deselect=tests/test_launcher_cli.py::test_bad_option_values_are_argparse_errors",
+        "--deselect=tests/test_launcher_cli.py::test_help_documents_every_option",
+        "--deselect=tests/test_launcher_cli.py::test_port_in_use_is_a_clear_error",
+        "--deselect=tests/test_launcher_cli.py::test_first_line_is_the_base_url",
+        "--deselect=tests/test_launcher_cli.py::test_sigint_stops_a_server_run_by_hand",
+        "--deselect=tests/test_cli.py::test_an_address_that_is_not_this_machines_is_a_clear_error",
+        "--deselect=tests/test_cli.py::test_a_generated_key_is_shown_once_and_works",
+        "--deselect=tests/test_cli.py::test_the_key_option_wins_over_the_environment",
+        "--deselect=tests/test_cli.py::test_sigterm_stops_cleanly",
+        "--deselect=tests/test_cli.py::test_a_managed_server_stops_when_its_stdin_closes_and_prints_nothing_more",
+    ],
+    "helpers/concurrency.py": ["tests/test_helpers.py"],
+}
+# Not mutated: helpers/server/refs.py is a table of PokéAPI's ids (data, not logic: a mutant
+# there is a wrong number, which only a test that copies the table could catch), and
+# __init__.py / __main__.py hold no operator cosmic-ray mutates.
+
+# Operators left out, and why:
+# - ``|``: in these modules it only builds type unions (annotations, never evaluated under
+#   ``from __future__ import annotations``), so its mutants are equivalent by the hundred.
+# - + - * / turned into **, %, <<, >>, &, |, ^ (and + - * into //): cosmic-ray makes ten
+#   replacements per arithmetic operator. The three arithmetic ones (and / into //) are the
+#   slips a person makes; the bit and power ones add a test run each and no information.
+EXCLUDED_OPERATORS = [
+    r"core/ReplaceBinaryOperator_BitOr_.*",
+    r"core/ReplaceBinaryOperator_(Add|Sub|Mul|Div)_(Pow|Mod|RShift|LShift|BitAnd|BitOr|BitXor)$",
+    r"core/ReplaceBinaryOperator_(Add|Sub|Mul)_FloorDiv$",
+]
+# A mutant that hangs a test is killed: pytest-timeout fails that one test after TEST_TIMEOUT
+# seconds, and cosmic-ray stops a whole run that exceeds TIMEOUT.
+TEST_TIMEOUT = 30
+TIMEOUT = 300.0
+
+
+@dataclass
+class Outcome:
+    module: str
+    killed: int = 0
+    survived: list[dict] = field(default_factory=list)
+    incompetent: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    finished: str = ""
+
+    @property
+    def total(self) -> int:
+        return self.killed + len(self.survived)
+
+
+def scratch_copy(name: str) -> Path:
+    """A fresh copy of what the tests need, without bytecode that could hide a mutant."""
+    tree = OUT / name / "tree"
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for folder in ("helpers", "tests"):
+        shutil.copytree(ROOT / folder, tree / folder, ignore=ignore)
+    shutil.copy2(ROOT / "pyproject.toml", tree / "pyproject.toml")
+    return tree
+
+
+def config_text(module: str, tests: list[str]) -> str:
+    command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:nbval "
+               f"--timeout={TEST_TIMEOUT} " + " ".join(tests))
+    excluded = ", ".join(json.dumps(e) for e in EXCLUDED_OPERATORS)
+    return (
+        "[cosmic-ray]\n"
+        f"module-path = {json.dumps(module)}\n"
+        f"timeout = {TIMEOUT}\n"
+        "excluded-modules = []\n"
+        f"test-command = {json.dumps(command)}\n"
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+        "[cosmic-ray.filters.operators-filter]\n"
+        f"exclude-operators = [{excluded}]\n"
+    )
+
+
+def run_module(module: str) -> Outcome:
+    name = module_dir(module)
+    outcome = Outcome(module)
+    start = time.monotonic()
+    tree = scratch_copy(name)
+    config = OUT / name / "config.toml"
+    session = OUT / name / "session.sqlite"
+    log = OUT / name / "log.txt"
+    config.write_text(config_text(module, TARGETS[module]))
+    session.unlink(missing_ok=True)
+    steps = [
+        [BIN / "cosmic-ray", "init", config, session],
+        [BIN / "cr-filter-operators", session, config],
+        [BIN / "cosmic-ray", "baseline", config],
+        [BIN / "cosmic-ray", "exec", config, session],
+    ]
+    with log.open("w") as out:
+        for step in steps:
+            done = subprocess.run([str(s) for s in step], cwd=tree, stdout=out,
+                                  stderr=subprocess.STDOUT)
+            if done.returncode != 0:
+                outcome.error = f"{Path(step[0]).name} {step[1]} failed: see {log}"
+                return outcome
+    dump = subprocess.run([str(BIN / "cosmic-ray"), "dump", str(session)], cwd=tree,
+                          capture_output=True, text=True, check=True)
+    for line in dump.stdout.splitlines():
+        item, result = json.loads(line)
+        if result is None:
+            continue
+        if result["worker_outcome"] == "skipped":
+            outcome.skipped += 1
+        elif result["test_outcome"] == "killed":
+            outcome.killed += 1
+        elif result["test_outcome"] == "survived":
+            mutation = item["mutations"][0]
+            outcome.survived.append({
+                "module": module,
+                "line": mutation["start_pos"][0],
+                "operator": mutation["operator_name"].removeprefix("core/"),
+                "occurrence": mutation["occurrence"],
+                "diff": result.get("diff") or "",
+            })
+        else:
+            outcome.incompetent += 1
+    outcome.survived.sort(key=lambda s: (s["line"], s["operator"]))
+    outcome.seconds = time.monotonic() - start
+    outcome.finished = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (OUT / name / "outcome.json").write_text(json.dumps(asdict(outcome), indent=1))
+    return outcome
+
+
+def last_outcomes() -> list[Outcome]:
+    """The latest finished run of every module (a run of some modules keeps the others')."""
+    outcomes = []
+    for module in TARGETS:
+        path = OUT / module_dir(module) / "outcome.json"
+        if path.exists():
+            outcomes.append(Outcome(**json.loads(path.read_text())))
+    return outcomes
+
+
+def module_dir(module: str) -> str:
+    return module.removeprefix("helpers/").removesuffix(".py").replace("/", ".")
+
+
+def report(outcomes: list[Outcome]) -> int:
+    killed = sum(o.killed for o in outcomes)
+    total = sum(o.total for o in outcomes)
+    for o in outcomes:
+        for s in o.survived:
+            print(f"\nSURVIVED {s['module']}:{s['line']} {s['operator']} #{s['occurrence']}")
+            print("\n".join("    " + d for d in s["diff"].splitlines()
+                            if d.startswith(("+", "-")) and not d.startswith(("+++", "---"))))
+    print("\nmodule                       killed survived (skipped, incompetent) minutes  finished")
+    for o in outcomes:
+        note = f"  ERROR: {o.error}" if o.error else ""
+        print(f"{o.module:29}{o.killed:6}{len(o.survived):9}  ({o.skipped}, {o.incompetent})"
+              f"{o.seconds / 60:19.1f}  {o.finished}{note}")
+    missing = [m for m in TARGETS if m not in {o.module for o in outcomes}]
+    if missing:
+        print(f"not run yet: {', '.join(missing)}")
+    score = killed / total if total else 0.0
+    print(f"\nscore: {killed} of {total} mutants killed = {score:.1%}")
+    summary = {
+        "killed": killed, "total": total, "score": score,
+        "modules": [{"module": o.module, "killed": o.killed, "survived": len(o.survived),
+                     "skipped": o.skipped, "incompetent": o.incompetent,
+                     "minutes": round(o.seconds / 60, 1), "finished": o.finished,
+                     "error": o.error} for o in outcomes],
+        "survivors": [s for o in outcomes for s in o.survived],
+    }
+    (OUT / "summary.json").write_text(json.dumps(summary, indent=1))
+    return 1 if any(o.error for o in outcomes) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help=f"modules to mutate (default: all): {', '.join(TARGETS)}")
+    parser.add_argument("--jobs", type=int, default=2, help="modules mutated side by side")
+    parser.add_argument("--report", action="store_true",
+                        help="only print the last run's survivors and score")
+    args = parser.parse_args(argv)
+    if args.report:
+        return report(last_outcomes())
+    modules = args.modules or list(TARGETS)
+    unknown = [m for m in modules if m not in TARGETS]
+    if unknown:
+        parser.error(f"not a mutated module: {', '.join(unknown)}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    # The slowest modules first, so the pool does not end on one long module alone.
+    slowest = ["helpers/server/app.py", "helpers/launcher.py", "helpers/server/cli.py",
+               "helpers/server/faults.py", "helpers/server/textalgo.py"]
+    order = sorted(modules, key=lambda m: slowest.index(m) if m in slowest else len(slowest))
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        errors = [o.error for o in pool.map(run_module, order) if o.error]
+    status = report(last_outcomes())
+    return 1 if errors else status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
