@@ -106,6 +106,7 @@ def test_a_generated_key_is_shown_once_and_works():
     assert proc.stdout is not None
     text_line = proc.stdout.readline().decode()
     stats_line = proc.stdout.readline().decode()
+    dashboard_line = proc.stdout.readline().decode()
     origin = base.removesuffix("/api/v2")
     assert text_line.startswith(f"Text API: {origin}/text  (header apikey: ")
     assert "generated for this run" in text_line
@@ -114,7 +115,9 @@ def test_a_generated_key_is_shown_once_and_works():
     r = requests.post(f"{origin}/text/ner", json={"text": "Hi."}, headers={"apikey": key},
                       timeout=10)
     assert r.status_code == 200
-    assert stats_line.strip() == f"Stats:    {origin}/_stats    Press Ctrl-C to stop."
+    assert stats_line.strip() == f"Stats:    {origin}/_stats"
+    assert dashboard_line.startswith(f"Dashboard: {origin}/_dashboard")
+    assert dashboard_line.rstrip().endswith("Press Ctrl-C to stop.")
     proc.send_signal(signal.SIGTERM)
     status, rest, err = _finish(proc)
     assert status == 0
