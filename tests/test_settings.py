@@ -66,7 +66,7 @@ def test_out_of_bounds_values_are_refused_with_a_clear_message(options, error, m
 DEFAULTS = {
     "host": "127.0.0.1", "latency": 0.0, "jitter": 0.0, "seed": 0, "capacity": None,
     "error_rate": 0.0, "drop_rate": 0.0, "slow_rate": 0.0, "slow_seconds": 1.0,
-    "rate_limit": None, "retry_after": 1,
+    "rate_limit": None, "retry_after": 1, "sprite_kb": 16,
 }
 
 
