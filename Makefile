@@ -10,6 +10,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 OFFLINE ?=
 PIP_FROM := $(if $(OFFLINE),--no-index --find-links wheelhouse)
 PLATFORMS ?=
+PYTHONS ?=
 SITE_STAMP := $(VENV)/.installed-site
 PORT   ?= 8000
 LAB_ARGS ?=
@@ -30,7 +31,7 @@ help:
 	@echo "make test-remote LATENCY=0.4 JITTER=0.1  every notebook against a second server (nbval-lax)"
 	@echo "make student    the student edition in student/: solutions stubbed, checks kept"
 	@echo "make student-check  execute the student edition: every check must fail until solved"
-	@echo "make wheelhouse [PLATFORMS=\"windows macos-arm64\"]  every wheel for an offline room"
+	@echo "make wheelhouse [PLATFORMS=\"windows macos-arm64\" PYTHONS=\"3.11.9 3.12.7\"]  every wheel for an offline room"
 	@echo "make wheelhouse-check  build it, then install a fresh venv from it with --no-index"
 	@echo "make lab OFFLINE=1  install from wheelhouse/ only (no network)"
 	@echo "make site       the course as a website in build/site/ (offline; nothing is executed)"
@@ -79,7 +80,7 @@ student-check: student
 	STUDENT_EDITION_DIR=student $(BIN)/python -m pytest tests/test_student.py -q -p no:cacheprovider
 
 wheelhouse: $(DEV_STAMP)
-	$(BIN)/python -m helpers.wheelhouse --dest wheelhouse $(if $(PLATFORMS),--platforms $(PLATFORMS))
+	$(BIN)/python -m helpers.wheelhouse --dest wheelhouse $(if $(PLATFORMS),--platforms $(PLATFORMS)) $(if $(PYTHONS),--python $(PYTHONS))
 
 wheelhouse-check: $(DEV_STAMP)
 	$(BIN)/python -m helpers.wheelhouse --dest wheelhouse --verify $(if $(PLATFORMS),--platforms $(PLATFORMS))

@@ -22,6 +22,7 @@ import argparse
 import base64
 import hashlib
 import html.parser
+import json
 import re
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ BUILD = ROOT / "build"
 ASSETS = BUILD / "book-assets"
 GUIDES = ["INSTRUCTORS.md", "STYLE.md"]
 STRICT = ["--warningiserror"]  # a broken cross-reference fails the build
+MERMAID_FENCE = re.compile(r"^```mermaid\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,22 @@ NPM_ASSETS = [
              "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
              {"package/es5/": "mathjax/", "package/LICENSE": "mathjax/LICENSE"}),
 ]
+
+
+# sphinxcontrib-mermaid loads Mermaid with ``import mermaid from "..."``. Mermaid's ES-module
+# build is 200 ``.mjs`` chunks, which some static hosts serve with a type browsers refuse for
+# modules; its single-file build is a classic script that sets ``globalThis.mermaid``. This
+# module loads the classic script and hands it on, so the site needs only ``.js`` files.
+MERMAID_MODULE = """\
+await new Promise((resolve, reject) => {
+  const script = document.createElement("script");
+  script.src = new URL("./mermaid.min.js", import.meta.url).href;
+  script.onload = resolve;
+  script.onerror = () => reject(new Error("could not load " + script.src));
+  document.head.append(script);
+});
+export default globalThis.mermaid;
+"""
 
 
 def _integrity(path: Path) -> str:
@@ -95,6 +113,7 @@ def vendor_assets(assets: Path = ASSETS) -> None:
                         assert extracted is not None
                         destination.write_bytes(extracted.read())
         stamp.touch()
+    (assets / "mermaid" / "mermaid-module.js").write_text(MERMAID_MODULE)
 
 
 def write_toc(path: Path) -> None:
@@ -110,18 +129,45 @@ def write_toc(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def stage(source: Path) -> None:
+    """Copy what the site shows into ``source``: the guides, and the notebooks with each
+    exercise's solution folded away (tag ``hide-input``), as JupyterLab folds it
+    (``source_hidden``), so a reader tries the exercise before seeing the answer."""
+    if source.exists():
+        shutil.rmtree(source)
+    shutil.copytree(ROOT / "notebooks", source / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for guide in ["README.md", *GUIDES]:
+        if (ROOT / guide).exists():
+            shutil.copy2(ROOT / guide, source / guide)
+    # The notebooks link to the helpers' source now and then: the site offers it as a download.
+    shutil.copytree(ROOT / "helpers", source / "helpers",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static", "data"))
+    for path in sorted((source / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "markdown":
+                # JupyterLab renders a ```mermaid fence; Sphinx needs the {mermaid} directive.
+                text = "".join(cell["source"])
+                cell["source"] = MERMAID_FENCE.sub("```{mermaid}", text)
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "solution" in tags and "hide-input" not in tags:
+                cell["metadata"]["tags"] = [*tags, "hide-input"]
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+    shutil.copytree(ASSETS, source / "vendor", ignore=shutil.ignore_patterns("tarballs", ".*"))
+
+
 def build(out: Path) -> None:
     vendor_assets()
-    config_dir = BUILD / "book-config"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    write_toc(config_dir / "_toc.yml")
+    source = BUILD / "book-src"
+    stage(source)
+    write_toc(source / "_toc.yml")
     # jupyter-book has no ``python -m`` entry point: call its console script's function.
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
-               "build", str(ROOT), "--config",
-               str(ROOT / "site" / "_config.yml"), "--toc", str(config_dir / "_toc.yml"),
-               "--path-output", str(BUILD / "jb"), "--builder", "html", *STRICT,
-               "--keep-going", "--all"]
-    subprocess.run(command, check=True, cwd=ROOT)
+               "build", str(source), "--config", str(ROOT / "site" / "_config.yml"),
+               "--toc", str(source / "_toc.yml"), "--path-output", str(BUILD / "jb"),
+               "--builder", "html", *STRICT, "--keep-going", "--all"]
+    subprocess.run(command, check=True, cwd=source)
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(BUILD / "jb" / "_build" / "html", out)

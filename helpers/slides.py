@@ -1,15 +1,18 @@
 """Slide metadata for every notebook, computed from its structure, so any notebook can be presented.
 
-A classroom walkthrough presents the notebooks as slides (RISE in JupyterLab, or the reveal.js
-HTML that ``make slides`` builds). Writing ``slideshow`` metadata by hand in ten notebooks drifts
+A classroom walkthrough presents the notebooks as slides with RISE in JupyterLab
+(``jupyterlab-rise``; ``Alt+R``). Writing ``slideshow`` metadata by hand in ten notebooks drifts
 the moment a cell is added, so it is derived from the course's own conventions (STYLE.md):
 
-- the title cell and every Markdown cell that opens a ``##`` section start a new **slide**;
+- the title cell and every Markdown cell that holds a ``##`` heading start a new **slide**;
 - every other Markdown cell (one idea each) starts a **sub-slide** below its section;
 - a short code cell right after it appears as a **fragment** on the same sub-slide, a long one
   (more than ``LONG_CODE`` lines) gets a sub-slide of its own so it fits the screen;
 - exercise solutions and checks are **skipped** (the task is shown; the answer is not), and so
   is the last cell that stops the server.
+
+The notebook's own ``rise`` metadata turns on scrolling (a slide taller than the screen
+scrolls instead of being cut off) and a larger font for the back of the room.
 
 ``python -m helpers.slides notebooks`` rewrites the metadata in place; ``--check`` only reports
 notebooks whose metadata is stale (the test suite runs that).
@@ -18,6 +21,7 @@ notebooks whose metadata is stale (the test suite runs that).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +29,9 @@ import nbformat
 
 LONG_CODE = 14
 HIDDEN_TAGS = {"solution", "check"}
+SECTION = re.compile(r"^## ", re.MULTILINE)
+RISE = {"scroll": True, "theme": "white", "transition": "none", "width": "100%",
+        "height": "100%", "start_slideshow_at": "beginning"}
 
 
 def slide_type(cells: list[nbformat.NotebookNode], index: int) -> str:
@@ -37,7 +44,7 @@ def slide_type(cells: list[nbformat.NotebookNode], index: int) -> str:
     if tags & HIDDEN_TAGS:
         return "skip"
     if cell.cell_type == "markdown":
-        return "slide" if source.lstrip().startswith("## ") else "subslide"
+        return "slide" if SECTION.search(source) else "subslide"
     if cell.cell_type != "code":
         return "-"
     code_indices = [i for i, c in enumerate(cells) if c.cell_type == "code"]
@@ -51,7 +58,8 @@ def slide_type(cells: list[nbformat.NotebookNode], index: int) -> str:
 
 def apply(nb: nbformat.NotebookNode) -> bool:
     """Set every cell's ``slideshow.slide_type``; True if anything changed."""
-    changed = False
+    changed = nb.metadata.get("rise") != RISE
+    nb.metadata["rise"] = dict(RISE)
     for index, cell in enumerate(nb.cells):
         wanted = slide_type(nb.cells, index)
         slideshow = cell.metadata.setdefault("slideshow", {})
@@ -62,8 +70,9 @@ def apply(nb: nbformat.NotebookNode) -> bool:
 
 
 def stale(nb: nbformat.NotebookNode) -> list[int]:
-    """Indices of cells whose slide metadata is not what :func:`slide_type` computes."""
-    return [i for i, cell in enumerate(nb.cells)
+    """Indices of cells whose slide metadata is not what :func:`slide_type` computes
+    (-1 stands for the notebook's own ``rise`` settings)."""
+    return ([-1] if nb.metadata.get("rise") != RISE else []) + [i for i, cell in enumerate(nb.cells)
             if cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
             != slide_type(nb.cells, i)]
 

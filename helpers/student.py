@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -67,7 +68,17 @@ def _source(cell: nbformat.NotebookNode) -> str:
     return cell.source if isinstance(cell.source, str) else "".join(cell.source)
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+# Names bound inside these belong to them, not to the notebook (a comprehension's loop
+# variable is not an answer the learner must write).
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp,
+           ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_IPYTHON_LINE = re.compile(r"^\s*[%!]")
+
+
+def _python(source: str) -> str:
+    """The cell without IPython's own syntax (``%time``, ``%%time``, ``!ls``), which is not
+    Python; a line magic becomes a blank line so line numbers stay put."""
+    return "\n".join("" if _IPYTHON_LINE.match(line) else line for line in source.splitlines())
 
 
 def _top_level_nodes(tree: ast.AST):
@@ -83,7 +94,7 @@ def _top_level_nodes(tree: ast.AST):
 def bound_names(source: str) -> set[str]:
     """Names a cell binds in the notebook's namespace: assignments, defs, imports, targets."""
     names: set[str] = set()
-    for node in _top_level_nodes(ast.parse(source)):  # top-level await parses fine
+    for node in _top_level_nodes(ast.parse(_python(source))):  # top-level await parses fine
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -95,7 +106,7 @@ def bound_names(source: str) -> set[str]:
 
 def read_names(source: str) -> list[str]:
     """Names a cell reads, in the order they appear."""
-    loads = [n for n in ast.walk(ast.parse(source))
+    loads = [n for n in ast.walk(ast.parse(_python(source)))
              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
     loads.sort(key=lambda n: (n.lineno, n.col_offset))
     return list(dict.fromkeys(n.id for n in loads))
@@ -121,11 +132,11 @@ def exercises(nb: nbformat.NotebookNode) -> list[tuple[int, int, int]]:
 
 def _imports(source: str) -> tuple[list[str], set[str]]:
     """The solution's top-level import lines (kept in the stub: they are not the answer)."""
-    tree = ast.parse(source)
+    tree = ast.parse(_python(source))
     lines, names = [], set()
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
-            lines.append(ast.get_source_segment(source, node) or ast.unparse(node))
+            lines.append(ast.unparse(node))
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
     return lines, names
 
@@ -175,13 +186,21 @@ def restore(edition: nbformat.NotebookNode, course: nbformat.NotebookNode) -> nb
 
 
 def build(source_dir: Path, out_dir: Path) -> list[Path]:
-    """Write the edition of every ``NN_*.ipynb`` in ``source_dir`` to ``out_dir``."""
+    """Write the edition of every ``NN_*.ipynb`` in ``source_dir`` to ``out_dir``.
+
+    Every notebook is transformed before anything is written, so a notebook that breaks the
+    convention leaves no half-made edition behind; the error names the notebook."""
+    editions = []
+    for path in sorted(source_dir.glob("[0-9][0-9]_*.ipynb")):
+        try:
+            editions.append((path.name, student_edition(nbformat.read(path, as_version=4))))
+        except (ValueError, SyntaxError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in sorted(source_dir.glob("[0-9][0-9]_*.ipynb")):
-        target = out_dir / path.name
-        nbformat.write(student_edition(nbformat.read(path, as_version=4)), target)
-        written.append(target)
+    for name, edition in editions:
+        nbformat.write(edition, out_dir / name)
+        written.append(out_dir / name)
     return written
 
 

@@ -43,17 +43,17 @@ class Platform:
 
 
 def _macos_tags(arch: str) -> tuple[str, ...]:
-    """pip takes exact tags: every macOS release a wheel may name, newest first."""
-    releases = [f"{major}_0" for major in range(15, 10, -1)] + [
-        f"10_{minor}" for minor in range(15, 8, -1)]
+    """pip takes exact tags: every macOS release a wheel may name, OLDEST first, so that pip
+    prefers the wheel that installs on the most Macs (numpy ships both 11_0 and 14_0)."""
+    releases = [f"10_{minor}" for minor in range(9, 16)] + [
+        f"{major}_0" for major in range(11, 16)]
     return (*(f"macosx_{r}_{arch}" for r in releases),
             *(f"macosx_{r}_universal2" for r in releases))
 
 
 PLATFORMS = {
     "linux-x86_64": Platform("x86_64-manylinux_2_28", (
-        *(f"manylinux_2_{minor}_x86_64" for minor in range(28, 4, -1)),
-        "manylinux2014_x86_64", "linux_x86_64")),
+        "manylinux2014_x86_64", *(f"manylinux_2_{minor}_x86_64" for minor in range(5, 29)))),
     "windows-x86_64": Platform("x86_64-pc-windows-msvc", ("win_amd64",)),
     "macos-arm64": Platform("aarch64-apple-darwin", _macos_tags("arm64")),
     "macos-x86_64": Platform("x86_64-apple-darwin", _macos_tags("x86_64")),
@@ -80,30 +80,33 @@ def python_version() -> str:
     return ".".join(map(str, sys.version_info[:3]))
 
 
-def _download_for(target: Platform, resolved: Path, dest: Path) -> None:
-    """Wheels for another system; a package with no wheel for it comes as source, with a
-    warning (that laptop then needs a compiler for it)."""
+def _download_for(target: Platform, resolved: Path, dest: Path, python: str) -> list[str]:
+    """Wheels for another system and Python; returns the pins that have no wheel for it.
+
+    No source package is fetched in their place: offline, building one needs a compiler and
+    build tools that the laptop does not have, so a missing wheel is an error to report."""
     tags = [arg for tag in target.tags for arg in ("--platform", tag)]
-    common = ["download", "--quiet", "--no-deps", *tags, "--python-version", python_version(),
-              "--implementation", "cp", "-d", str(dest)]
+    common = ["download", "--quiet", "--no-deps", "--only-binary=:all:", *tags,
+              "--python-version", python, "--implementation", "cp", "-d", str(dest)]
     pins = [line.strip() for line in resolved.read_text().splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
     try:
-        _pip(*common, "--only-binary=:all:", *pins, "setuptools>=69", "wheel")
-        return
+        _pip(*common, *pins, "setuptools>=69", "wheel")
+        return []
     except subprocess.CalledProcessError:
         print("some packages have no wheel for this platform; fetching them one by one",
               flush=True)
-    for pin in pins:
+    missing = []
+    for pin in [*pins, "setuptools>=69", "wheel"]:
         try:
-            _pip(*common, "--only-binary=:all:", pin)
+            _pip(*common, pin)
         except subprocess.CalledProcessError:
-            print(f"WARNING: {pin} has no wheel for {target.uv}: its source is downloaded "
-                  "instead, and installing it there needs a compiler", flush=True)
-            _pip("download", "--quiet", "--no-deps", "--no-binary=:all:", "-d", str(dest), pin)
+            missing.append(pin)
+    return missing
 
 
-def build(dest: Path, platforms: list[str]) -> None:
+def build(dest: Path, platforms: list[str], pythons: list[str] | None = None) -> list[str]:
+    """Download everything; returns what could not be had (``platform, Python: pin``)."""
     dest.mkdir(parents=True, exist_ok=True)
     constraints = str(ROOT / "constraints.txt")
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,19 +116,23 @@ def build(dest: Path, platforms: list[str]) -> None:
         # What `pip install -e .` needs offline: the build backend, and the course's own wheel.
         _pip("download", "--quiet", "-d", str(dest), "setuptools>=69", "wheel")
         _pip("wheel", "--quiet", "--no-deps", "-w", str(dest), str(ROOT))
+        missing = []
         for name in platforms:
             target = PLATFORMS[ALIASES.get(name, name)]
-            resolved = Path(tmp) / f"{name}.txt"
-            subprocess.run(
-                [sys.executable, "-m", "uv", "pip", "compile", str(requirements), "-c", constraints,
-                 "--python-platform", target.uv, "--python-version", python_version(),
-                 "--no-header", "--no-annotate", "--quiet", "-o", str(resolved)],
-                check=True,
-            )
-            _download_for(target, resolved, dest)
+            for python in pythons or [python_version()]:
+                resolved = Path(tmp) / f"{name}-{python}.txt"
+                subprocess.run(
+                    [sys.executable, "-m", "uv", "pip", "compile", str(requirements), "-c",
+                     constraints, "--python-platform", target.uv, "--python-version", python,
+                     "--no-header", "--no-annotate", "--quiet", "-o", str(resolved)],
+                    check=True,
+                )
+                missing += [f"{name}, Python {python}: {pin}"
+                            for pin in _download_for(target, resolved, dest, python)]
     wheels = sorted(dest.glob("*.whl"))
     print(f"{dest}: {len(wheels)} wheels, "
           f"{sum(w.stat().st_size for w in wheels) / 2**20:.0f} MiB", flush=True)
+    return missing
 
 
 def verify(dest: Path) -> None:
@@ -150,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=ROOT / "wheelhouse")
     parser.add_argument("--platforms", nargs="*", default=[],
                         help="other systems too: " + ", ".join([*PLATFORMS, *ALIASES]))
+    parser.add_argument("--python", nargs="*", default=[], metavar="X.Y.Z",
+                        help="with --platforms: the students' Python versions (default: this "
+                             f"one, {python_version()}); compiled wheels are per version")
     parser.add_argument("--verify", action="store_true",
                         help="then install a fresh venv from it with --no-index and import")
     args = parser.parse_args(argv)
@@ -157,9 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown platform(s) {', '.join(unknown)}; "
                      f"choose from {', '.join([*PLATFORMS, *ALIASES])}")
-    build(args.dest, args.platforms)
+    missing = build(args.dest, args.platforms, args.python)
     if args.verify:
         verify(args.dest)
+    if missing:
+        print("ERROR: no wheel exists for these, so laptops of that kind cannot install the "
+              "course offline from this folder:", *missing, sep="\n  ", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -333,3 +333,14 @@ def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout(monkeypatch)
 
     viewers, transports = asyncio.run(main())
     assert viewers == 0 and transports == set()
+
+
+@pytest.mark.parametrize("address, allowed", [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("fe80::1%eth0", False),
+    ("192.168.1.23", False), ("10.0.0.7", False), ("2001:db8::5", False), ("garbage", False),
+])
+def test_only_the_servers_own_machine_may_reset_the_counters(address, allowed):
+    """A student on the room's network cannot wipe what the projector shows."""
+    from helpers.server.app import _is_loopback
+
+    assert _is_loopback(address) is allowed

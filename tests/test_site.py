@@ -118,3 +118,17 @@ def test_search_finds_a_word_from_a_notebook(served_site):
             "links => links.map(a => a.getAttribute('href'))")
         assert any("04_semaphore_gather" in href for href in found), found
     assert set(hosts) == {"127.0.0.1"}, f"requests left the machine: {sorted(set(hosts))}"
+
+
+@needs_site
+def test_the_event_loop_diagram_is_drawn_by_the_sites_own_mermaid(served_site):
+    """Notebook 03's Mermaid diagram becomes an SVG, drawn by the copy of Mermaid in the site;
+    a solution is folded away until the reader opens it."""
+    with browser_page(1280, 1000) as page:
+        hosts = _watch_hosts(page)
+        page.goto(f"{served_site}/notebooks/03_asyncio_fundamentals.html")
+        page.wait_for_selector(".mermaid svg", timeout=30_000)
+        assert page.locator(".mermaid svg text, .mermaid svg foreignObject").count() > 3
+        hidden = page.locator(".tag_solution details, .tag_solution .toggle-details")
+        assert hidden.count() >= 1, "solutions are folded (hide-input) on the site"
+    assert set(hosts) == {"127.0.0.1"}, f"requests left the machine: {sorted(set(hosts))}"

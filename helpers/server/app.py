@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -383,13 +384,26 @@ def stats_body(app: web.Application) -> dict[str, Any]:
 
 
 async def reset_stats(request: web.Request) -> web.Response:
-    """Zero the counters and restart the seeded fault streams and rate-limit buckets."""
+    """Zero the counters and restart the seeded fault streams and rate-limit buckets.
+
+    Only from the server's own machine: on a classroom server bound to 0.0.0.0, one student
+    must not be able to wipe the numbers the whole room is watching on the dashboard."""
+    if not _is_loopback(request.remote):
+        raise web.HTTPForbidden(
+            text="403: counters can be reset only from the server's own machine\n")
     app = request.app
     app[STATS].reset()
     app[PLAN].reseed()
     if app[LIMITER] is not None:
         app[LIMITER].reset()
     return await get_stats(request)
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address((address or "").split("%")[0]).is_loopback
+    except ValueError:  # a Unix socket or no address: not a remote peer
+        return address is None or not address
 
 
 # --------------------------------------------------------------------------- the app
