@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -280,3 +281,55 @@ def test_other_dashboard_paths_are_404_and_not_counted(api, path):
     r = requests.get(api.origin + path, timeout=10)
     assert (r.status_code, r.text) == (404, "Not Found")
     assert api.stats()["requests"] == before
+
+
+async def _stalled_viewer(server: runner.RunningServer) -> socket.socket:
+    """A viewer that never reads, while every frame weighs a megabyte: its buffers fill up."""
+    hub = server.runner.app[dashboard.HUB]
+    hub._body = lambda: {"padding": "x" * 1_000_000}
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", server.port))
+    await loop.sock_sendall(sock, f"GET {dashboard.EVENTS_PATH} HTTP/1.1\r\nHost: 127.0.0.1"
+                                  f":{server.port}\r\n\r\n".encode())
+    deadline = time.monotonic() + 5
+    while hub.viewers == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert hub.viewers == 1
+    await asyncio.sleep(1.5)  # several megabytes of frames: the writes now wait
+    return sock
+
+
+def test_a_viewer_that_stops_reading_is_cut_and_does_not_hold_up_shutdown(monkeypatch):
+    monkeypatch.setattr(dashboard, "WRITE_TIMEOUT", 60.0)  # only the shutdown grace can help
+
+    async def main():
+        server = await runner.start(ServerSettings(text_api_key=TEST_KEY))
+        sock = await _stalled_viewer(server)
+        started = time.monotonic()
+        await server.close()
+        took = time.monotonic() - started
+        sock.close()
+        return took
+
+    took = asyncio.run(main())
+    assert took < dashboard.SHUTDOWN_GRACE + 1.5, f"stopping took {took:.3f} s"
+
+
+def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout(monkeypatch):
+    monkeypatch.setattr(dashboard, "WRITE_TIMEOUT", 0.5)
+
+    async def main():
+        async with serve() as server:
+            sock = await _stalled_viewer(server)
+            hub = server.runner.app[dashboard.HUB]
+            deadline = time.monotonic() + 5
+            while hub.viewers and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            sock.close()
+            return hub.viewers, hub.transports
+
+    viewers, transports = asyncio.run(main())
+    assert viewers == 0 and transports == set()

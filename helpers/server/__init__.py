@@ -3,11 +3,12 @@
 Run it with ``python -m helpers.server --help``; start it from Python with
 :func:`helpers.start_local_api`. Modules: ``settings`` (the knobs), ``pokedex`` (data and
 bodies), ``refs`` (ids of types, abilities, stats), ``textalgo`` (the Text API's
-algorithms), ``faults`` (seeded faults and the rate limiter), ``stats`` (counters), ``app``
-(routes and middleware), ``bodies`` (bodies serialised once), ``wakeups`` (one timer per due
-time), ``arrival`` (arrival stamps), ``runner`` (sockets), ``cli`` (the command line),
-``dashboard`` (the live page); for ``--workers N``: ``workers`` (processes and supervisor),
-``ledger`` (the supervisor's exact counters) and ``remote`` (a worker's side of them).
+algorithms), ``faults`` (seeded faults and the rate limiter), ``stats`` (counters, in total
+and per client), ``dashboard`` (the live page at ``/_dashboard``, its files in ``static/``),
+``app`` (routes and middleware), ``bodies`` (bodies serialised once), ``wakeups`` (one timer
+per due time), ``arrival`` (arrival stamps), ``runner`` (sockets), ``cli`` (the command line);
+for ``--workers N``: ``workers`` (processes and supervisor), ``ledger`` (the supervisor's
+exact counters) and ``remote`` (a worker's side of them).
 """
 
 from .app import create_app

@@ -21,11 +21,9 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
-
-from .stats import Stats
 
 PATH = "/_dashboard"
 EVENTS_PATH = PATH + "/events"
@@ -37,6 +35,8 @@ MAX_VIEWERS = 64
 """Open event streams at most; one more is refused with 429 (each costs a write per frame)."""
 WRITE_TIMEOUT = 2.0
 """A browser that does not read a frame within this many seconds is disconnected."""
+SHUTDOWN_GRACE = 1.0
+"""On shutdown, a stream still open this many seconds after it was told to end is cut."""
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {
@@ -58,6 +58,16 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+class Counters(Protocol):
+    """What the hub samples; :class:`~helpers.server.stats.Stats` is one (or an aggregate of
+    several worker processes' counters that offers the same three things)."""
+
+    requests: int
+    in_flight: int
+
+    def take_window_peak(self) -> int: ...
+
+
 class Hub:
     """Samples the counters every :data:`INTERVAL` and hands each frame to every viewer.
 
@@ -66,7 +76,7 @@ class Hub:
     and the number in flight at its end.
     """
 
-    def __init__(self, stats: Stats, body: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, stats: Counters, body: Callable[[], dict[str, Any]]) -> None:
         self._stats = stats
         self._body = body
         self._samples: deque[list[float | int]] = deque(maxlen=round(HISTORY / INTERVAL) + 1)
@@ -75,6 +85,8 @@ class Hub:
         self._closed = False
         self._start = 0.0
         self.viewers = 0
+        self.transports: set[asyncio.BaseTransport] = set()
+        """The connections of the open streams, cut if they outstay the shutdown grace."""
 
     async def run(self) -> None:
         """Sample on a fixed schedule (no drift when a tick is late) until cancelled."""
@@ -93,7 +105,9 @@ class Hub:
     def tick(self, now: float) -> None:
         stats = self._stats
         requests = stats.requests
-        # After /_stats/reset the total starts again from zero.
+        # After /_stats/reset the total starts again from zero. (A reset followed, within the
+        # same fifth of a second, by more requests than were counted before it makes that one
+        # sample too small; the totals in the frame are always exact.)
         arrived = requests - self._last_requests if requests >= self._last_requests else requests
         self._last_requests = requests
         sample = [round(now - self._start, 3), arrived, stats.take_window_peak(),
@@ -127,10 +141,22 @@ class Hub:
             yield frame
 
     def close(self) -> None:
-        """End every stream: each viewer's ``frames()`` returns."""
+        """End every stream: each viewer's ``frames()`` returns.
+
+        A stream blocked on a browser that stopped reading cannot notice; its connection is
+        cut after :data:`SHUTDOWN_GRACE` seconds, so stopping the server never waits for it
+        (aiohttp would wait up to a minute).
+        """
         self._closed = True
         if self._next is not None and not self._next.done():
             self._next.set_result(None)
+        if self.transports:
+            asyncio.get_running_loop().call_later(SHUTDOWN_GRACE, self._cut)
+
+    def _cut(self) -> None:
+        for transport in list(self.transports):
+            transport.abort()
+        self.transports.clear()
 
 
 HUB = web.AppKey("dashboard_hub", Hub)
@@ -164,16 +190,24 @@ async def events(request: web.Request) -> web.StreamResponse:
         **SECURITY_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no",
     })
     await response.prepare(request)
+    transport = request.transport
     hub.viewers += 1
+    if transport is not None:
+        hub.transports.add(transport)
     try:
         # retry: how soon a browser reconnects when the server restarts (milliseconds).
         await _write(response, b"retry: 1000\n\n" + hub.history())
         async for frame in hub.frames():
             await _write(response, frame)
-    except (ConnectionError, TimeoutError):
-        pass  # the browser went away, or stopped reading
+    except ConnectionError:
+        pass  # the browser went away
+    except TimeoutError:
+        # The browser stopped reading: cut it, or the end of the stream would block too.
+        if transport is not None:
+            transport.abort()
     finally:
         hub.viewers -= 1
+        hub.transports.discard(transport)  # type: ignore[arg-type]
     return response
 
 
@@ -181,7 +215,7 @@ async def _write(response: web.StreamResponse, data: bytes) -> None:
     await asyncio.wait_for(response.write(data), WRITE_TIMEOUT)
 
 
-def setup(app: web.Application, stats: Stats, body: Callable[[], dict[str, Any]]) -> None:
+def setup(app: web.Application, stats: Counters, body: Callable[[], dict[str, Any]]) -> None:
     """Add the dashboard's routes to ``app``; ``body()`` is what ``/_stats`` answers."""
     hub = Hub(stats, body)
     app[HUB] = hub
