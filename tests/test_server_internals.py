@@ -109,3 +109,34 @@ def test_host_roots_are_remembered_within_a_bound():
         assert response.status == 200
         assert f"http://{host}/api/v2/pokemon-species/1/" in response.text
     assert kept == MAX_ROOTS
+
+
+def test_a_group_settles_before_any_waiter_wakes_and_in_one_batch():
+    import contextlib
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        log: list[str] = []
+
+        @contextlib.contextmanager
+        def batch():
+            log.append("batch")
+            yield
+            log.append("sent")
+
+        wakeups = Wakeups(batch=batch)
+        when = loop.time() + 0.01
+
+        async def wait(i: int) -> None:
+            await wakeups.at(when, lambda: log.append(f"settle {i}"))
+            log.append(f"woke {i}")
+
+        tasks = [asyncio.create_task(wait(i)) for i in range(3)]
+        await asyncio.sleep(0)
+        tasks[1].cancel()  # gave up before its time: nothing to settle for it
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return log
+
+    assert asyncio.run(main()) == [
+        "batch", "settle 0", "settle 2", "sent", "woke 0", "woke 2",
+    ]

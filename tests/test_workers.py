@@ -155,3 +155,27 @@ def test_workers_option_is_checked():
                             capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=30,
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "'many' is not a whole number" in result.stderr
+
+
+def test_the_dashboard_of_any_worker_shows_the_whole_server():
+    from helpers.server.dashboard import EVENTS_PATH
+    from tests.test_dashboard import _frames
+
+    async def main(api):
+        statuses = await _burst(api.base_url, 120, "dash")
+        frames = []
+        for _ in range(2):  # two streams, on two connections: whichever workers serve them
+            async with aiohttp.ClientSession() as session, \
+                    session.get(api.origin + EVENTS_PATH) as r:
+                frames += [f for f in await _frames(r, 3) if f[1] == "message"]
+        return statuses, frames
+
+    with start_local_api(latency=0.8, workers=2) as api:
+        statuses, frames = asyncio.run(main(api))
+    assert statuses == [200] * 120
+    assert frames
+    for _, _, frame in frames:
+        stats = frame["stats"]
+        assert stats["requests"] == 120 and stats["peak_in_flight"] == 120
+        assert stats["clients"]["dash"]["peak_in_flight"] == 120
+        assert stats["workers"]["count"] == 2

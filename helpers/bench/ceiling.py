@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import threading
@@ -50,12 +51,17 @@ async def _serve(body: bytes, latency: float) -> None:
     stop = asyncio.Event()
 
     def wait_for_eof() -> None:
+        # The raw descriptor, not sys.stdin.buffer: a thread blocked in the buffered reader
+        # holds its lock, which interpreter shutdown (after SIGTERM) would then wait for.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
-        loop.call_soon_threadsafe(stop.set)
+        try:
+            loop.call_soon_threadsafe(stop.set)
+        except RuntimeError:  # the loop has already ended
+            pass
 
     threading.Thread(target=wait_for_eof, daemon=True).start()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -165,7 +165,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         plan = app[PLAN]
         fate = plan.constant if plan.constant is not None else plan.next_fate(
             f"{request.method} {request.path_qs}")
-        answered = False
+        settled = False
         try:
             response: web.StreamResponse | None = None
             if not fate.drop and not fate.error:
@@ -188,9 +188,9 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
             # no wait.
             due = arrived + fate.delay
             waited = due > loop.time()
-            if waited:
-                await app[WAKEUPS].at(due)
             if fate.drop:
+                if waited:
+                    await app[WAKEUPS].at(due)
                 stats.drop(client)
                 if request.transport is not None:
                     request.transport.abort()
@@ -198,11 +198,22 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
                 return web.Response(status=499)
             if response is None:
                 response = plain(500, "Internal Server Error (injected fault)")
-            # Counted before the answer leaves, so a client never sees an answer that the
-            # counters do not show yet.
-            stats.leave(client)
-            answered = True
-            _count(stats, response, client)
+            answer = response
+
+            def settle() -> None:
+                # Counted before the answer leaves, so a client never sees an answer that
+                # the counters do not show yet. When it waited, this runs as its timer fires,
+                # for every answer due at that moment before any of them is written: with
+                # --workers, their counts then reach the supervisor in one message.
+                nonlocal settled
+                settled = True
+                stats.leave(client)
+                _count(stats, answer, client)
+
+            if waited:
+                await app[WAKEUPS].at(due, settle)
+            else:
+                settle()
             if response.prepared:
                 try:
                     await response.write_eof()
@@ -215,7 +226,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
                     await asyncio.sleep(0)
             return response
         finally:
-            if not answered:
+            if not settled:
                 stats.leave(client)
     finally:
         stats.release(client)
@@ -428,7 +439,7 @@ def create_app(settings: ServerSettings | None = None, *, link: Link | None = No
         app[LIMITER] = RemoteLimiter(link) if settings.rate_limit else None  # type: ignore[assignment]
     app[CONNECTIONS] = weakref.WeakSet()
     app[BODIES] = BodyCache()
-    app[WAKEUPS] = Wakeups()
+    app[WAKEUPS] = Wakeups(batch=link.batch if link is not None else None)
     app[ROOTS] = {}
     app[POKEDEX] = dex = Pokedex()
     app[RESOURCES] = {

@@ -15,9 +15,11 @@ only when those features are on, or a few times a second for the dashboard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from .ledger import MAX_MESSAGE, decode, encode
@@ -35,6 +37,7 @@ class Link:
         self._replies.settimeout(ASK_TIMEOUT)
         self._buffer: list[tuple[Any, ...]] = []
         self._scheduled = False
+        self._holding = False
         # Numbered from this process's id: an answer left in the socket for the process this
         # one replaces can never carry a number this one waits for.
         self._seq = itertools.count(os.getpid() << 32)
@@ -42,11 +45,21 @@ class Link:
     def post(self, event: tuple[Any, ...], *, now: bool = False) -> None:
         """Queue ``event``; send now, or at the latest when this turn of the loop ends."""
         self._buffer.append(event)
-        if now:
+        if now and not self._holding:
             self.flush()
         elif not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send every event posted inside as one message, at the end (see ``Wakeups``)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            self.flush()
 
     def flush(self) -> None:
         self._scheduled = False

@@ -293,7 +293,10 @@ def worker_main() -> int:
                     pass
             except OSError:
                 pass
-            loop.call_soon_threadsafe(stop.set)
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:  # the loop has already ended (stopped by SIGTERM)
+                pass
 
         threading.Thread(target=watch, daemon=True).start()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
