@@ -209,3 +209,40 @@ def test_routing_and_size_errors_are_counted_and_delayed_like_any_answer():
     assert all(t >= 0.2 - 0.01 for t in timings.values()), timings
     assert stats["by_status"] == {"404": 1, "405": 1, "413": 1}
     assert stats["requests"] == 3 and stats["in_flight"] == 0
+
+
+ZEROS = {"requests": 0, "in_flight": 0, "peak_in_flight": 0, "connections_opened": 0,
+         "dropped": 0, "by_status": {}}
+
+
+def test_a_fresh_server_and_a_reset_one_count_nothing():
+    async def main():
+        async with serve(drop_rate=1.0) as server:
+            fresh = await stats_of(server)
+            conn = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=conn) as session:
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    async with session.get(f"{server.base_url}/pokemon/1") as r:
+                        await r.read()
+                used = await stats_of(server)
+                async with session.post(server.origin + "/_stats/reset") as r:
+                    reset = await r.json()
+            return fresh, used, reset
+
+    fresh, used, reset = asyncio.run(main())
+    assert fresh == ZEROS
+    assert used["dropped"] >= 1 and used["peak_in_flight"] == 1
+    assert {k: reset[k] for k in ZEROS} == ZEROS
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "text"),
+    [("GET", "/_stats/reset", 405, "Method Not Allowed"),
+     ("POST", "/_stats", 405, "Method Not Allowed"),
+     ("GET", "/_stats/nothing", 404, "Not Found")],
+)
+def test_errors_under_stats_are_plain_text_too(port, method, path, status, text):
+    r = get(port, path, method=method, headers="Content-Length: 0\r\n")
+    assert r.status == status
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.text == text
