@@ -246,3 +246,42 @@ def test_errors_under_stats_are_plain_text_too(port, method, path, status, text)
     assert r.status == status
     assert r.headers["content-type"].startswith("text/plain")
     assert r.text == text
+
+
+def test_a_server_restarts_at_once_on_the_port_it_just_left():
+    """Stop the server and start it again on the same port (an instructor's ``make serve``
+    after Ctrl-C): the connections it closed last (in TIME_WAIT) must not block the port."""
+    async def main():
+        async with serve() as first:
+            port = first.port
+            loop = asyncio.get_running_loop()
+            request = (f"GET /api/v2/pokemon/1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                       "Connection: close\r\n\r\n").encode()
+
+            def until_the_server_closes() -> bytes:
+                # The server closes first, so its side of the connection waits in TIME_WAIT.
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(request)
+                    data = b""
+                    while chunk := s.recv(65536):
+                        data += chunk
+                    return data
+
+            response = await loop.run_in_executor(None, until_the_server_closes)
+            assert response.startswith(b"HTTP/1.1 200")
+        async with serve(port=port) as second:
+            return second.port == port
+
+    assert asyncio.run(main())
+
+
+def test_a_busy_port_raises_and_leaves_nothing_behind():
+    async def main():
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            with pytest.raises(OSError):
+                async with serve(port=busy.getsockname()[1]):
+                    pass
+
+    asyncio.run(main())
