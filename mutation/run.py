@@ -86,7 +86,7 @@ TARGETS: dict[str, list[str]] = {
 
 # Modules whose mutants are shared among several cosmic-ray HTTP workers (each with its own
 # scratch copy), because their tests start many servers: the rest run one mutant at a time.
-WORKERS = {"helpers/server/app.py": 3, "helpers/launcher.py": 3}
+WORKERS = {"helpers/server/app.py": 3, "helpers/launcher.py": 3, "helpers/server/cli.py": 3}
 
 # Operators left out, and why:
 # - ``|``: in these modules it only builds type unions (annotations, never evaluated under
@@ -183,8 +183,21 @@ def start_workers(name: str, count: int, log: IO[str]) -> tuple[list[subprocess.
     return workers, urls
 
 
-def run_module(module: str, resume: bool = False) -> Outcome:
-    """Mutate ``module``; with ``resume``, finish the pending mutants of its last session."""
+def forget_survivors(session: Path) -> int:
+    """Mark the survivors of a session pending again, to test them against today's tests.
+
+    Killed mutants stay killed: tests are only ever added, so a test that killed one still
+    exists. Returns how many survivors will run again.
+    """
+    import sqlite3
+
+    with sqlite3.connect(session) as db:
+        return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+
+
+def run_module(module: str, resume: bool = False, recheck: bool = False) -> Outcome:
+    """Mutate ``module``; with ``resume``, finish the pending mutants of its last session;
+    with ``recheck``, also run its survivors again."""
     name = module_dir(module)
     outcome = Outcome(module)
     start = time.monotonic()
@@ -192,7 +205,9 @@ def run_module(module: str, resume: bool = False) -> Outcome:
     config = OUT / name / "config.toml"
     session = OUT / name / "session.sqlite"
     log = OUT / name / "log.txt"
-    resume = resume and session.exists()
+    resume = (resume or recheck) and session.exists()
+    if resume and recheck:
+        forget_survivors(session)
     steps = [] if resume else [
         [BIN / "cosmic-ray", "init", config, session],
         [BIN / "cr-filter-operators", session, config],
@@ -295,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="modules mutated side by side")
     parser.add_argument("--resume", action="store_true",
                         help="finish the pending mutants of each module's last session")
+    parser.add_argument("--recheck", action="store_true",
+                        help="like --resume, and run the last session's survivors again")
     parser.add_argument("--report", action="store_true",
                         help="only print the last run's survivors and score")
     args = parser.parse_args(argv)
@@ -310,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                "helpers/server/faults.py", "helpers/server/textalgo.py"]
     order = sorted(modules, key=lambda m: slowest.index(m) if m in slowest else len(slowest))
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = pool.map(lambda m: run_module(m, resume=args.resume), order)
+        outcomes = pool.map(
+            lambda m: run_module(m, resume=args.resume, recheck=args.recheck), order)
         errors = [o.error for o in outcomes if o.error]
     status = report(last_outcomes())
     return 1 if errors else status
