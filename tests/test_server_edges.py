@@ -285,3 +285,27 @@ def test_a_busy_port_raises_and_leaves_nothing_behind():
                     pass
 
     asyncio.run(main())
+
+
+def test_a_capacity_of_hundreds_is_enforced_too():
+    """Capacity 300 (a classroom's server): with 300 held, the next 5 are refused."""
+    async def main():
+        async with serve(capacity=300, latency=3.0) as server:
+            conn = aiohttp.TCPConnector(limit=0, force_close=True)
+            async with aiohttp.ClientSession(connector=conn) as session:
+
+                async def one(i: int) -> int:
+                    async with session.get(f"{server.base_url}/pokemon/{i % 151 + 1}") as r:
+                        await r.read()
+                        return r.status
+
+                held = [asyncio.create_task(one(i)) for i in range(300)]
+                while (await stats_of(server))["in_flight"] < 300:
+                    await asyncio.sleep(0.01)
+                refused = await asyncio.gather(*(one(i) for i in range(5)))
+                return await asyncio.gather(*held), refused, await stats_of(server)
+
+    held, refused, stats = asyncio.run(main())
+    assert held == [200] * 300
+    assert refused == [429] * 5
+    assert stats["peak_in_flight"] == 300
