@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "mutation"
@@ -54,6 +56,8 @@ TARGETS: dict[str, list[str]] = {
     ],
     "helpers/server/runner.py": [
         "tests/test_server_edges.py", "tests/test_api.py", "tests/test_faults_stats.py",
+        "tests/test_launcher_cli.py::test_sigint_does_not_stop_a_managed_server",
+        "tests/test_cli.py::test_sigterm_stops_cleanly",
     ],
     "helpers/server/pokedex.py": ["tests/test_dataset.py", "tests/test_api.py"],
     "helpers/server/textalgo.py": ["tests/test_textalgo.py", "tests/test_text_api.py"],
@@ -79,6 +83,10 @@ TARGETS: dict[str, list[str]] = {
 # Not mutated: helpers/server/refs.py is a table of PokéAPI's ids (data, not logic: a mutant
 # there is a wrong number, which only a test that copies the table could catch), and
 # __init__.py / __main__.py hold no operator cosmic-ray mutates.
+
+# Modules whose mutants are shared among several cosmic-ray HTTP workers (each with its own
+# scratch copy), because their tests start many servers: the rest run one mutant at a time.
+WORKERS = {"helpers/server/app.py": 3, "helpers/launcher.py": 3, "helpers/server/cli.py": 3}
 
 # Operators left out, and why:
 # - ``|``: in these modules it only builds type unions (annotations, never evaluated under
@@ -113,9 +121,8 @@ class Outcome:
         return self.killed + len(self.survived)
 
 
-def scratch_copy(name: str) -> Path:
+def scratch_copy(tree: Path) -> Path:
     """A fresh copy of what the tests need, without bytecode that could hide a mutant."""
-    tree = OUT / name / "tree"
     if tree.exists():
         shutil.rmtree(tree)
     tree.mkdir(parents=True)
@@ -126,10 +133,13 @@ def scratch_copy(name: str) -> Path:
     return tree
 
 
-def config_text(module: str, tests: list[str]) -> str:
+def config_text(module: str, tests: list[str], worker_urls: list[str]) -> str:
     command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:nbval "
                f"--timeout={TEST_TIMEOUT} " + " ".join(tests))
     excluded = ", ".join(json.dumps(e) for e in EXCLUDED_OPERATORS)
+    distributor = (
+        'name = "http"\n[cosmic-ray.distributor.http]\n'
+        f"worker-urls = {json.dumps(worker_urls)}\n" if worker_urls else 'name = "local"\n')
     return (
         "[cosmic-ray]\n"
         f"module-path = {json.dumps(module)}\n"
@@ -137,35 +147,90 @@ def config_text(module: str, tests: list[str]) -> str:
         "excluded-modules = []\n"
         f"test-command = {json.dumps(command)}\n"
         "[cosmic-ray.distributor]\n"
-        'name = "local"\n'
+        + distributor +
         "[cosmic-ray.filters.operators-filter]\n"
         f"exclude-operators = [{excluded}]\n"
     )
 
 
-def run_module(module: str) -> Outcome:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_workers(name: str, count: int, log: IO[str]) -> tuple[list[subprocess.Popen], list[str]]:
+    """``count`` cosmic-ray HTTP workers on 127.0.0.1, each mutating its own scratch copy."""
+    workers, urls = [], []
+    for i in range(count):
+        tree = scratch_copy(OUT / name / f"worker{i}")
+        port = _free_port()
+        workers.append(subprocess.Popen(
+            [str(BIN / "cosmic-ray"), "http-worker", "--port", str(port)], cwd=tree,
+            stdout=log, stderr=subprocess.STDOUT))
+        urls.append(f"http://127.0.0.1:{port}")
+    for url in urls:
+        port = int(url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    return workers, urls
+
+
+def forget_survivors(session: Path) -> int:
+    """Mark the survivors of a session pending again, to test them against today's tests.
+
+    Killed mutants stay killed: tests are only ever added, so a test that killed one still
+    exists. Returns how many survivors will run again.
+    """
+    import sqlite3
+
+    with sqlite3.connect(session) as db:
+        return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+
+
+def run_module(module: str, resume: bool = False, recheck: bool = False) -> Outcome:
+    """Mutate ``module``; with ``resume``, finish the pending mutants of its last session;
+    with ``recheck``, also run its survivors again."""
     name = module_dir(module)
     outcome = Outcome(module)
     start = time.monotonic()
-    tree = scratch_copy(name)
+    tree = scratch_copy(OUT / name / "tree")
     config = OUT / name / "config.toml"
     session = OUT / name / "session.sqlite"
     log = OUT / name / "log.txt"
-    config.write_text(config_text(module, TARGETS[module]))
-    session.unlink(missing_ok=True)
-    steps = [
+    resume = (resume or recheck) and session.exists()
+    if resume and recheck:
+        forget_survivors(session)
+    steps = [] if resume else [
         [BIN / "cosmic-ray", "init", config, session],
         [BIN / "cr-filter-operators", session, config],
         [BIN / "cosmic-ray", "baseline", config],
-        [BIN / "cosmic-ray", "exec", config, session],
     ]
-    with log.open("w") as out:
-        for step in steps:
-            done = subprocess.run([str(s) for s in step], cwd=tree, stdout=out,
-                                  stderr=subprocess.STDOUT)
-            if done.returncode != 0:
-                outcome.error = f"{Path(step[0]).name} {step[1]} failed: see {log}"
-                return outcome
+    steps.append([BIN / "cosmic-ray", "exec", config, session])
+    if not resume:
+        session.unlink(missing_ok=True)
+    with log.open("a" if resume else "w") as out:
+        workers, urls = start_workers(name, WORKERS.get(module, 1), out) if WORKERS.get(
+            module, 1) > 1 else ([], [])
+        config.write_text(config_text(module, TARGETS[module], urls))
+        try:
+            for step in steps:
+                done = subprocess.run([str(s) for s in step], cwd=tree, stdout=out,
+                                      stderr=subprocess.STDOUT)
+                if done.returncode != 0:
+                    outcome.error = f"{Path(step[0]).name} {step[1]} failed: see {log}"
+                    return outcome
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait()
     dump = subprocess.run([str(BIN / "cosmic-ray"), "dump", str(session)], cwd=tree,
                           capture_output=True, text=True, check=True)
     for line in dump.stdout.splitlines():
@@ -243,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all): {', '.join(TARGETS)}")
     parser.add_argument("--jobs", type=int, default=2, help="modules mutated side by side")
+    parser.add_argument("--resume", action="store_true",
+                        help="finish the pending mutants of each module's last session")
+    parser.add_argument("--recheck", action="store_true",
+                        help="like --resume, and run the last session's survivors again")
     parser.add_argument("--report", action="store_true",
                         help="only print the last run's survivors and score")
     args = parser.parse_args(argv)
@@ -258,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
                "helpers/server/faults.py", "helpers/server/textalgo.py"]
     order = sorted(modules, key=lambda m: slowest.index(m) if m in slowest else len(slowest))
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        errors = [o.error for o in pool.map(run_module, order) if o.error]
+        outcomes = pool.map(
+            lambda m: run_module(m, resume=args.resume, recheck=args.recheck), order)
+        errors = [o.error for o in outcomes if o.error]
     status = report(last_outcomes())
     return 1 if errors else status
 

@@ -69,8 +69,8 @@ def test_a_server_that_cannot_start_says_why():
         port = busy.getsockname()[1]
         with pytest.raises(RuntimeError, match="did not start") as info:
             start_local_api(port=port)
-    assert "already in use" in str(info.value)
-    assert str(port) in str(info.value)
+    # The child's whole message, from its first character.
+    assert f"did not start:\nerror: port {port} is already in use" in str(info.value)
 
 
 def test_an_address_that_is_not_this_machines_is_a_clear_error():
@@ -233,3 +233,29 @@ def test_stop_ends_even_a_frozen_server():
     elapsed = time.perf_counter() - start
     assert server.process.returncode == -signal.SIGKILL
     assert 10.0 - 0.5 <= elapsed < 20.0, elapsed
+
+
+def test_a_server_that_exits_at_once_fails_at_once():
+    """The child exits with an error (port in use): the launcher reports it as soon as it
+    sees the pipe close, not after its start timeout."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        start = time.perf_counter()
+        with pytest.raises(RuntimeError, match="already in use"):
+            start_local_api(port=busy.getsockname()[1], timeout=60)
+        assert time.perf_counter() - start < 30
+
+
+def test_a_server_that_never_answers_times_out_with_a_clear_error(monkeypatch, tmp_path):
+    """A child that starts but never prints its URL (here a stand-in that only sleeps): the
+    launcher gives up after ``timeout`` and says so, and leaves no process behind."""
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec sleep 60\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(silent))
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match=r"did not start within 1\.0 s"):
+        start_local_api(timeout=1.0)
+    elapsed = time.perf_counter() - start
+    assert 1.0 <= elapsed < 20  # the timeout, then the stop (5 s wait for EOF, then SIGTERM)

@@ -209,3 +209,103 @@ def test_routing_and_size_errors_are_counted_and_delayed_like_any_answer():
     assert all(t >= 0.2 - 0.01 for t in timings.values()), timings
     assert stats["by_status"] == {"404": 1, "405": 1, "413": 1}
     assert stats["requests"] == 3 and stats["in_flight"] == 0
+
+
+ZEROS = {"requests": 0, "in_flight": 0, "peak_in_flight": 0, "connections_opened": 0,
+         "dropped": 0, "by_status": {}}
+
+
+def test_a_fresh_server_and_a_reset_one_count_nothing():
+    async def main():
+        async with serve(drop_rate=1.0) as server:
+            fresh = await stats_of(server)
+            conn = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=conn) as session:
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    async with session.get(f"{server.base_url}/pokemon/1") as r:
+                        await r.read()
+                used = await stats_of(server)
+                async with session.post(server.origin + "/_stats/reset") as r:
+                    reset = await r.json()
+            return fresh, used, reset
+
+    fresh, used, reset = asyncio.run(main())
+    assert fresh == ZEROS
+    assert used["dropped"] >= 1 and used["peak_in_flight"] == 1
+    assert {k: reset[k] for k in ZEROS} == ZEROS
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "text"),
+    [("GET", "/_stats/reset", 405, "Method Not Allowed"),
+     ("POST", "/_stats", 405, "Method Not Allowed"),
+     ("GET", "/_stats/nothing", 404, "Not Found")],
+)
+def test_errors_under_stats_are_plain_text_too(port, method, path, status, text):
+    r = get(port, path, method=method, headers="Content-Length: 0\r\n")
+    assert r.status == status
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.text == text
+
+
+def test_a_server_restarts_at_once_on_the_port_it_just_left():
+    """Stop the server and start it again on the same port (an instructor's ``make serve``
+    after Ctrl-C): the connections it closed last (in TIME_WAIT) must not block the port."""
+    async def main():
+        async with serve() as first:
+            port = first.port
+            loop = asyncio.get_running_loop()
+            request = (f"GET /api/v2/pokemon/1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                       "Connection: close\r\n\r\n").encode()
+
+            def until_the_server_closes() -> bytes:
+                # The server closes first, so its side of the connection waits in TIME_WAIT.
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(request)
+                    data = b""
+                    while chunk := s.recv(65536):
+                        data += chunk
+                    return data
+
+            response = await loop.run_in_executor(None, until_the_server_closes)
+            assert response.startswith(b"HTTP/1.1 200")
+        async with serve(port=port) as second:
+            return second.port == port
+
+    assert asyncio.run(main())
+
+
+def test_a_busy_port_raises_and_leaves_nothing_behind():
+    async def main():
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            with pytest.raises(OSError):
+                async with serve(port=busy.getsockname()[1]):
+                    pass
+
+    asyncio.run(main())
+
+
+def test_a_capacity_of_hundreds_is_enforced_too():
+    """Capacity 300 (a classroom's server): with 300 held, the next 5 are refused."""
+    async def main():
+        async with serve(capacity=300, latency=3.0) as server:
+            conn = aiohttp.TCPConnector(limit=0, force_close=True)
+            async with aiohttp.ClientSession(connector=conn) as session:
+
+                async def one(i: int) -> int:
+                    async with session.get(f"{server.base_url}/pokemon/{i % 151 + 1}") as r:
+                        await r.read()
+                        return r.status
+
+                held = [asyncio.create_task(one(i)) for i in range(300)]
+                while (await stats_of(server))["in_flight"] < 300:
+                    await asyncio.sleep(0.01)
+                refused = await asyncio.gather(*(one(i) for i in range(5)))
+                return await asyncio.gather(*held), refused, await stats_of(server)
+
+    held, refused, stats = asyncio.run(main())
+    assert held == [200] * 300
+    assert refused == [429] * 5
+    assert stats["peak_in_flight"] == 300

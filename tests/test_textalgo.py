@@ -47,6 +47,11 @@ def test_summary_reads_in_text_order_and_ties_go_to_the_earlier_sentence():
         "Squirtle swims. Grass types love grass and grass types.")
 
 
+def test_scores_are_exact_means_not_rounded_down():
+    # Means 1 and 5/3: rounded down both would be 1, and the tie would go to the first.
+    assert textalgo.summarize("Ash runs far. Pikachu zaps Pikachu.") == "Pikachu zaps Pikachu."
+
+
 def test_a_sentence_of_stopwords_scores_nothing():
     assert textalgo.summarize("It is what it is. Pikachu zaps Pikachu.") == "Pikachu zaps Pikachu."
     assert textalgo.summarize("Pikachu zaps Pikachu. It is what it is.") == "Pikachu zaps Pikachu."
