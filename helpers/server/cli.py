@@ -21,6 +21,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from . import runner
+from .lan import room_banner
 from .settings import ServerSettings
 
 
@@ -176,6 +177,9 @@ async def _serve(settings: ServerSettings, *, managed: bool, show_key: bool) -> 
                  if show_key else "the value of --text-api-key or TEXT_API_KEY")
               + ")", flush=True)
         print(f"Stats:    {server.origin}/_stats", flush=True)
+        banner = room_banner(settings.host, server.port)
+        if banner:
+            print(banner, flush=True)
         print(f"Dashboard: {server.dashboard_url}  (live; open it on the projector)"
               "    Press Ctrl-C to stop.", flush=True)
     for sig in (signal.SIGTERM,) if managed else (signal.SIGTERM, signal.SIGINT):

@@ -33,6 +33,7 @@ import threading
 import time
 from typing import Any
 
+from .lan import room_banner
 from .ledger import MAX_MESSAGE, Ledger, decode, socket_pair
 from .settings import ServerSettings
 
@@ -231,6 +232,9 @@ def run(settings: ServerSettings, workers: int, *, managed: bool, show_key: bool
                      " choose" if show_key else "the value of --text-api-key or TEXT_API_KEY")
                   + ")", flush=True)
             print(f"Stats:    {where.origin}/_stats    ({workers} worker processes)", flush=True)
+            banner = room_banner(settings.host, port)
+            if banner:
+                print(banner, flush=True)
             print(f"Dashboard: {where.dashboard_url}  (live; open it on the projector)"
                   "    Press Ctrl-C to stop.", flush=True)
         sel = selectors.DefaultSelector()
