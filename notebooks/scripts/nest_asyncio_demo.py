@@ -47,6 +47,7 @@ async def outer():
         "loop.run_until_complete": loop_class.run_until_complete,
         "loop.run_forever": loop_class.run_forever,
         "loop._run_once": loop_class._run_once,
+        "loop._check_running": loop_class._check_running,
     }
     nest_asyncio.apply()
     current = {
@@ -56,6 +57,7 @@ async def outer():
         "loop.run_until_complete": loop_class.run_until_complete,
         "loop.run_forever": loop_class.run_forever,
         "loop._run_once": loop_class._run_once,
+        "loop._check_running": loop_class._check_running,
     }
     print("apply() replaced:", [name for name in original if current[name] is not original[name]])
     print("asyncio.Task is now the pure-Python class:", asyncio.Task is asyncio.tasks._PyTask)
