@@ -147,10 +147,11 @@ def test_sigterm_stops_cleanly(managed):
     assert requests.get(f"{base}/pokemon/1", timeout=10).status_code == 200
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=10)  # SIGTERM alone, stdin still open
+        exited = proc.wait(timeout=10) is not None  # SIGTERM alone, stdin still open
     except subprocess.TimeoutExpired:
-        pass
+        exited = False
     status, out, err = _finish(proc)
+    assert exited, "SIGTERM alone did not stop it (something waits on stdin)"
     assert status == 0
     assert err == ""
     if managed:
