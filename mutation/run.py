@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -184,15 +185,25 @@ def start_workers(name: str, count: int, log: IO[str]) -> tuple[list[subprocess.
 
 
 def forget_survivors(session: Path) -> int:
-    """Mark the survivors of a session pending again, to test them against today's tests.
+    """Mark the survivors of a session pending again, to test them against today's tests,
+    except those already judged in mutation/SURVIVORS.md (equivalent or timing constants).
 
     Killed mutants stay killed: tests are only ever added, so a test that killed one still
     exists. Returns how many survivors will run again.
     """
     import sqlite3
 
+    judged = set(re.findall(r"^\| `(helpers/[^:`]+):(\d+)` \| (\w+) \|",
+                            (ROOT / "mutation" / "SURVIVORS.md").read_text(), re.M))
     with sqlite3.connect(session) as db:
-        return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+        rows = db.execute(
+            "SELECT r.job_id, m.module_path, m.start_pos_row, m.operator_name FROM work_results r"
+            " JOIN mutation_specs m ON m.job_id = r.job_id WHERE r.test_outcome = 'SURVIVED'"
+        ).fetchall()
+        again = [job for job, path, row, op in rows
+                 if (path, str(row), op.removeprefix("core/")) not in judged]
+        db.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in again])
+        return len(again)
 
 
 def run_module(module: str, resume: bool = False, recheck: bool = False) -> Outcome:
