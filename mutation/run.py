@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -183,19 +184,30 @@ def start_workers(name: str, count: int, log: IO[str]) -> tuple[list[subprocess.
     return workers, urls
 
 
-def forget_survivors(session: Path) -> int:
-    """Mark the survivors of a session pending again, to test them against today's tests.
+def forget_survivors(session: Path, everyone: bool = False) -> int:
+    """Mark the survivors of a session pending again, to test them against today's tests,
+    except those already judged in mutation/SURVIVORS.md (equivalent or timing constants).
 
     Killed mutants stay killed: tests are only ever added, so a test that killed one still
     exists. Returns how many survivors will run again.
     """
     import sqlite3
 
+    judged = set(re.findall(r"^\| `(helpers/[^:`]+):(\d+)` \| (\w+) \|",
+                            (ROOT / "mutation" / "SURVIVORS.md").read_text(), re.M))
     with sqlite3.connect(session) as db:
-        return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+        rows = db.execute(
+            "SELECT r.job_id, m.module_path, m.start_pos_row, m.operator_name FROM work_results r"
+            " JOIN mutation_specs m ON m.job_id = r.job_id WHERE r.test_outcome = 'SURVIVED'"
+        ).fetchall()
+        again = [job for job, path, row, op in rows
+                 if everyone or (path, str(row), op.removeprefix("core/")) not in judged]
+        db.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in again])
+        return len(again)
 
 
-def run_module(module: str, resume: bool = False, recheck: bool = False) -> Outcome:
+def run_module(module: str, resume: bool = False, recheck: bool = False,
+               recheck_all: bool = False) -> Outcome:
     """Mutate ``module``; with ``resume``, finish the pending mutants of its last session;
     with ``recheck``, also run its survivors again."""
     name = module_dir(module)
@@ -205,9 +217,9 @@ def run_module(module: str, resume: bool = False, recheck: bool = False) -> Outc
     config = OUT / name / "config.toml"
     session = OUT / name / "session.sqlite"
     log = OUT / name / "log.txt"
-    resume = (resume or recheck) and session.exists()
-    if resume and recheck:
-        forget_survivors(session)
+    resume = (resume or recheck or recheck_all) and session.exists()
+    if resume and (recheck or recheck_all):
+        forget_survivors(session, everyone=recheck_all)
     steps = [] if resume else [
         [BIN / "cosmic-ray", "init", config, session],
         [BIN / "cr-filter-operators", session, config],
@@ -312,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="finish the pending mutants of each module's last session")
     parser.add_argument("--recheck", action="store_true",
                         help="like --resume, and run the last session's survivors again")
+    parser.add_argument("--recheck-all", action="store_true",
+                        help="like --recheck, including the survivors already judged")
     parser.add_argument("--report", action="store_true",
                         help="only print the last run's survivors and score")
     args = parser.parse_args(argv)
@@ -328,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     order = sorted(modules, key=lambda m: slowest.index(m) if m in slowest else len(slowest))
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         outcomes = pool.map(
-            lambda m: run_module(m, resume=args.resume, recheck=args.recheck), order)
+            lambda m: run_module(m, resume=args.resume, recheck=args.recheck,
+                                 recheck_all=args.recheck_all), order)
         errors = [o.error for o in outcomes if o.error]
     status = report(last_outcomes())
     return 1 if errors else status

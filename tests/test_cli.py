@@ -150,10 +150,11 @@ def test_sigterm_stops_cleanly(managed):
     assert requests.get(f"{base}/pokemon/1", timeout=10).status_code == 200
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=10)  # SIGTERM alone, stdin still open
+        exited = proc.wait(timeout=10) is not None  # SIGTERM alone, stdin still open
     except subprocess.TimeoutExpired:
-        pass
+        exited = False
     status, out, err = _finish(proc)
+    assert exited, "SIGTERM alone did not stop it (something waits on stdin)"
     assert status == 0
     assert err == ""
     if managed:
@@ -255,7 +256,7 @@ def test_a_server_that_never_answers_times_out_with_a_clear_error(monkeypatch, t
     silent.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(silent))
     start = time.perf_counter()
-    with pytest.raises(RuntimeError, match=r"did not start within 1\.0 s"):
-        start_local_api(timeout=1.0)
+    with pytest.raises(RuntimeError, match=r"did not start within 2\.0 s"):
+        start_local_api(timeout=2.0)
     elapsed = time.perf_counter() - start
-    assert 1.0 <= elapsed < 20  # the timeout, then the stop (5 s wait for EOF, then SIGTERM)
+    assert 2.0 <= elapsed < 20  # the timeout, then the stop (5 s wait for EOF, then SIGTERM)

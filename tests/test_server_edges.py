@@ -193,6 +193,7 @@ def test_routing_and_size_errors_are_counted_and_delayed_like_any_answer():
         async with serve(latency=0.2) as server, aiohttp.ClientSession() as session:
             timings = {}
             for method, url, data in (
+                ("GET", f"{server.origin}/", None),
                 ("GET", f"{server.base_url}/berry/1", None),
                 ("POST", f"{server.base_url}/pokemon/1", b""),
                 ("POST", f"{server.text_api_url}/summarize", io.BytesIO(b" " * (MAX_BODY + 1))),
@@ -207,8 +208,8 @@ def test_routing_and_size_errors_are_counted_and_delayed_like_any_answer():
     timings, stats = asyncio.run(main())
     assert set(timings) == {404, 405, 413}
     assert all(t >= 0.2 - 0.01 for t in timings.values()), timings
-    assert stats["by_status"] == {"404": 1, "405": 1, "413": 1}
-    assert stats["requests"] == 3 and stats["in_flight"] == 0
+    assert stats["by_status"] == {"404": 2, "405": 1, "413": 1}
+    assert stats["requests"] == 4 and stats["in_flight"] == 0
 
 
 ZEROS = {"requests": 0, "in_flight": 0, "peak_in_flight": 0, "connections_opened": 0,
