@@ -16,8 +16,9 @@ async def gather_with_concurrency(
 
     Each awaitable waits for a slot of an ``asyncio.Semaphore(n)`` before it starts, so a
     coroutine does no work (opens no connection) until its turn. With ``return_exceptions``
-    an exception becomes that position's result instead of cancelling the others, as in
-    :func:`asyncio.gather`.
+    an exception becomes that position's result, as in :func:`asyncio.gather`; without it the
+    first exception is raised at once, and the other awaitables are not cancelled: they keep
+    running (and taking slots) unless the caller cancels them.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, got {type(n).__name__} {n!r}")

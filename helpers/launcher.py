@@ -45,6 +45,8 @@ class LocalAPI:
         self.base_url = base_url
         self.origin = base_url.removesuffix("/api/v2")
         self.text_api_url = self.origin + "/text"
+        self.dashboard_url = self.origin + "/_dashboard"
+        """The live dashboard: open it in a browser to watch this server's requests."""
         self.settings = settings
         self._log = log
         self._finalizer = weakref.finalize(self, _shutdown, process, log)

@@ -58,6 +58,9 @@ def run(path: Path, timeout: int = 300) -> list[str]:
     client.execute()
     found = problems(nb)
     if not found:
+        from .slides import apply as apply_slide_metadata
+
+        apply_slide_metadata(nb)  # the slideshow follows the notebook's structure as stored
         nbformat.write(nb, path)
     return found
 

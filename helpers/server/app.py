@@ -17,17 +17,19 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import textalgo
+from . import dashboard, textalgo
 from .faults import FaultPlan, RateLimiter, retry_after_header
 from .pokedex import Pokedex, pokemon_body
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
-from .stats import Stats
+from .stats import CLIENT_HEADER, ClientStats, Stats
 
 API_PREFIX = "/api/v2"
 TEXT_PREFIX = "/text"
 MAX_BODY = 1024 * 1024
 DEFAULT_LIMIT = 20
+# The server's own pages (first path segment): neither counted nor delayed.
+UNCOUNTED = frozenset({"_stats", "_dashboard"})
 
 SETTINGS = web.AppKey("settings", ServerSettings)
 STATS = web.AppKey("stats", Stats)
@@ -96,8 +98,10 @@ def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
 
 @web.middleware
 async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Latency, limits and faults in front of every route but ``/_stats``; and the counting."""
-    if request.path == "/_stats" or request.path.startswith("/_stats/"):
+    """Latency, limits and faults in front of every route but ``/_stats`` and ``/_dashboard``;
+    and the counting."""
+    path = request.path
+    if path.startswith("/_") and path.split("/", 2)[1] in UNCOUNTED:
         return await handler(request)
     app = request.app
     settings, stats = app[SETTINGS], app[STATS]
@@ -107,7 +111,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     # the simulated latency. Without a stamp (a server not started by ``runner``): now.
     now = loop.time()
     arrived = min(app[RECEIVED].get(request.transport, now), now)
-    stats.requests += 1
+    client = stats.arrive(request.headers.get(CLIENT_HEADER), request.remote)
     # Count a connection when it carries its first API request, so the connections that only
     # read /_stats (the launcher's own calls, one each) never inflate the count.
     transport = request.transport
@@ -119,12 +123,13 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if limiter is not None:
         wait = limiter.acquire(request.remote or "?", arrived)
         if wait:
-            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"))
+            return _count(stats, _too_many(retry_after_header(wait), "rate limit exceeded"),
+                          client)
     if settings.capacity is not None and stats.in_flight >= settings.capacity:
-        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"))
+        return _count(stats, _too_many(str(settings.retry_after), "server at capacity"), client)
 
     fate = app[PLAN].next_fate(f"{request.method} {request.path_qs}")
-    stats.enter()
+    stats.enter(client)
     answered = False
     try:
         response: web.StreamResponse | None = None
@@ -147,7 +152,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
             # Sleep until arrival + delay, so time spent queueing is not added on top.
             await asyncio.sleep(max(0.0, arrived + fate.delay - loop.time()))
         if fate.drop:
-            stats.dropped += 1
+            stats.drop(client)
             if request.transport is not None:
                 request.transport.abort()
             # Nothing reaches the client: aiohttp finds the transport closed and gives up.
@@ -156,9 +161,9 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
             response = plain(500, "Internal Server Error (injected fault)")
         # Counted before the answer leaves, so a client never sees an answer that the
         # counters do not show yet.
-        stats.leave()
+        stats.leave(client)
         answered = True
-        _count(stats, response)
+        _count(stats, response, client)
         if response.prepared:
             try:
                 await response.write_eof()
@@ -170,15 +175,17 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         return response
     finally:
         if not answered:
-            stats.leave()
+            stats.leave(client)
 
 
 def _too_many(retry_after: str, why: str) -> web.Response:
     return plain(429, f"Too Many Requests: {why}", headers={"Retry-After": retry_after})
 
 
-def _count(stats: Stats, response: web.StreamResponse) -> web.StreamResponse:
-    stats.by_status[response.status] += 1
+def _count(
+    stats: Stats, response: web.StreamResponse, client: ClientStats
+) -> web.StreamResponse:
+    stats.count(response.status, client)
     return response
 
 
@@ -314,9 +321,14 @@ async def most_common_phrases(request: web.Request) -> web.Response:
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    body = request.app[STATS].as_dict()
-    body["settings"] = request.app[SETTINGS].public()
-    return web.json_response(body)
+    return web.json_response(stats_body(request.app))
+
+
+def stats_body(app: web.Application) -> dict[str, Any]:
+    """What ``/_stats`` answers: the counters and the settings (never the Text API key)."""
+    body = app[STATS].as_dict()
+    body["settings"] = app[SETTINGS].public()
+    return body
 
 
 async def reset_stats(request: web.Request) -> web.Response:
@@ -369,4 +381,5 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     r.add_post(f"{TEXT_PREFIX}/most_common_phrases", most_common_phrases)
     r.add_get("/_stats", get_stats)
     r.add_post("/_stats/reset", reset_stats)
+    dashboard.setup(app, app[STATS], lambda: stats_body(app))
     return app

@@ -143,7 +143,9 @@ async def _serve(settings: ServerSettings, *, managed: bool, show_key: bool) -> 
               + (f"{settings.text_api_key}, generated for this run; set TEXT_API_KEY to choose"
                  if show_key else "the value of --text-api-key or TEXT_API_KEY")
               + ")", flush=True)
-        print(f"Stats:    {server.origin}/_stats    Press Ctrl-C to stop.", flush=True)
+        print(f"Stats:    {server.origin}/_stats", flush=True)
+        print(f"Dashboard: {server.dashboard_url}  (live; open it on the projector)"
+              "    Press Ctrl-C to stop.", flush=True)
     for sig in (signal.SIGTERM,) if managed else (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .app import API_PREFIX, RECEIVED, TEXT_PREFIX, create_app
+from .dashboard import PATH as DASHBOARD_PATH
 from .settings import ServerSettings
 
 
@@ -32,6 +33,13 @@ class RunningServer:
     @property
     def text_api_url(self) -> str:
         return self.origin + TEXT_PREFIX
+
+    @property
+    def dashboard_url(self) -> str:
+        """The live dashboard; on a wildcard address (0.0.0.0, ::) this machine's loopback."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}{DASHBOARD_PATH}"
 
     async def close(self) -> None:
         self.server.close()
