@@ -35,8 +35,9 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 ASSETS = BUILD / "book-assets"
-GUIDES = ["INSTRUCTORS.md", "STYLE.md"]
+GUIDES = ["INSTRUCTORS.md", "STYLE.md", "mutation/SURVIVORS.md"]
 STRICT = ["--warningiserror"]  # a broken cross-reference fails the build
+RELATIVE_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s]+)\)")
 MERMAID_FENCE = re.compile(r"^```mermaid\s*$", re.MULTILINE)
 
 
@@ -125,7 +126,7 @@ def write_toc(path: Path) -> None:
     guides = [g for g in GUIDES if (ROOT / g).exists()]
     if guides:
         lines += ["  - caption: Guides", "    chapters:"]
-        lines += [f"      - file: {Path(g).stem}" for g in guides]
+        lines += [f"      - file: {Path(g).with_suffix('')}" for g in guides]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -139,7 +140,17 @@ def stage(source: Path) -> None:
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     for guide in ["README.md", *GUIDES]:
         if (ROOT / guide).exists():
+            (source / guide).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / guide, source / guide)
+    # Other files the guides link to (mutation/SURVIVORS.md, ...): the site offers them too.
+    for guide in ["README.md", *GUIDES]:
+        if not (ROOT / guide).exists():
+            continue
+        for target in RELATIVE_LINK.findall((ROOT / guide).read_text()):
+            path = (ROOT / target.split("#")[0]).resolve()
+            if path.is_file() and ROOT in path.parents and not (source / target).exists():
+                (source / target.split("#")[0]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, source / target.split("#")[0])
     # The notebooks link to the helpers' source now and then: the site offers it as a download.
     shutil.copytree(ROOT / "helpers", source / "helpers",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static", "data"))
