@@ -15,32 +15,36 @@ from contextlib import contextmanager
 
 import pytest
 
-INSTALL_HINT = "install it with: sudo apt-get install -y chromium (Debian/Ubuntu)"
+INSTALL = ("install it with: apt-get update && apt-get install -y chromium, and "
+           ".venv/bin/python -m pip install -c constraints.txt -r requirements-dev.txt "
+           "(make test does this)")
 
 
 def chromium_path() -> str:
-    """The system Chromium, or skip (fail in CI) with how to install it."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    message = f"no Chromium on this machine; {INSTALL_HINT}"
-    if os.environ.get("CI"):
-        pytest.fail(message + " (CI must run the browser tests)")
-    pytest.skip(message)
+    """Chromium's path, or skip (fail in CI) with how to install what is missing."""
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "the playwright package is not installed"
+    if path is None:
+        problem = "Chromium is not installed"
+    if problem:
+        message = f"{problem}; {INSTALL}"
+        if in_ci:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return path
 
 
 @contextmanager
 def browser_page(width: int = 1280, height: int = 800) -> Iterator[object]:
     """A fresh Playwright page in headless Chromium; closed afterwards."""
     executable = chromium_path()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        message = "playwright is not installed: pip install -r requirements-dev.txt"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,

@@ -9,7 +9,6 @@ downloads. Without it the test skips and says how to install it; in CI (``CI=tru
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 from helpers import gather_with_concurrency, start_local_api
 from helpers.launcher import LocalAPI
+from tests.browser import chromium_path
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_IMG = '<img src=x onerror="window.__sentinel=\'pwned\'">'
@@ -27,29 +27,6 @@ SENTINEL = """
 window.__sentinel = "untouched";
 window.alert = () => { window.__sentinel = "alert called"; };
 """
-INSTALL = ("install it with: apt-get update && apt-get install -y chromium, and "
-           ".venv/bin/python -m pip install -c constraints.txt -r requirements-dev.txt "
-           "(make test does this)")
-
-
-def _chromium() -> str:
-    """Chromium's path, or skip (fail in CI) with how to install what is missing."""
-    in_ci = os.environ.get("CI", "").lower() == "true"
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    problem = None
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        problem = "the playwright package is not installed"
-    if path is None:
-        problem = "Chromium is not installed"
-    if problem:
-        message = f"{problem}; {INSTALL}"
-        if in_ci:
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
-    assert path is not None
-    return path
 
 
 # JavaScript run in the page: everything it shows, as text.
@@ -190,7 +167,7 @@ async def _watch(api: LocalAPI, chromium: str) -> dict[str, Any]:
 
 
 def test_dashboard_in_chromium_shows_live_numbers_that_agree_with_stats():
-    chromium = _chromium()
+    chromium = chromium_path()
     with start_local_api(latency=0.05, capacity=8) as api:
         seen = asyncio.run(_watch(api, chromium))
         key = api.text_api_key
@@ -237,7 +214,7 @@ def test_without_chromium_the_test_skips_and_says_how_to_install(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match=r"apt-get install -y chromium"):
-        _chromium()
+        chromium_path()
     monkeypatch.setenv("CI", "true")  # in CI a missing browser is a failure, never a skip
     with pytest.raises(pytest.fail.Exception, match=r"CI=true and Chromium is not installed"):
-        _chromium()
+        chromium_path()
