@@ -160,23 +160,28 @@ def test_pokeapi_base_url_falls_back_to_an_older_running_server(monkeypatch):
         pokeapi_base_url()
 
 
-def test_server_dies_with_its_parent_even_by_sigkill():
+@pytest.mark.parametrize("workers", [1, 2])
+def test_server_dies_with_its_parent_even_by_sigkill(workers):
+    """Every server process, the supervisor and its workers alike, outlives no SIGKILLed parent."""
     script = (
         "import time\n"
         "from helpers import start_local_api\n"
-        "api = start_local_api()\n"
-        "print(api.process.pid, flush=True)\n"
+        f"api = start_local_api(workers={workers})\n"
+        "print(' '.join(map(str, {api.process.pid, *api.stats()['workers']['pids']})),"
+        " flush=True)\n"
         "time.sleep(60)\n"
     )
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                              env=ENV, cwd=ROOT)
     try:
         assert child.stdout is not None
-        server_pid = int(child.stdout.readline())
-        assert not _gone(server_pid)
+        pids = [int(p) for p in child.stdout.readline().split()]
+        assert len(pids) == (1 if workers == 1 else workers + 1)
+        assert not any(_gone(p) for p in pids)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
-        assert _wait_gone(server_pid, timeout=10), "the server outlived its parent"
+        for pid in pids:
+            assert _wait_gone(pid, timeout=10), "a server process outlived its parent"
     finally:
         if child.poll() is None:
             child.kill()

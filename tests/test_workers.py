@@ -109,33 +109,6 @@ def test_a_killed_worker_is_restarted_and_the_stats_say_so():
         assert api.stats()["workers"]["restarts"] == 1
 
 
-def test_workers_die_with_the_parent_even_by_sigkill():
-    script = (
-        "import time\n"
-        "from helpers import start_local_api\n"
-        "api = start_local_api(workers=2)\n"
-        "print(' '.join(map(str, [api.process.pid, *api.stats()['workers']['pids']])),"
-        " flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                             env=ENV, cwd=ROOT)
-    try:
-        assert child.stdout is not None
-        pids = [int(p) for p in child.stdout.readline().split()]
-        assert len(pids) == 3 and not any(_gone(p) for p in pids)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-        for pid in pids:
-            assert _wait_gone(pid, timeout=10), "a server process outlived its parent"
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
-
-
 def test_sigint_does_not_stop_managed_workers():
     with start_local_api(workers=2) as api:
         os.kill(api.process.pid, signal.SIGINT)
