@@ -10,6 +10,7 @@ and the child exits. It ignores SIGINT, so "Interrupt kernel" stops the cell, no
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -62,11 +63,11 @@ class LocalAPI:
 
     def stats(self) -> dict[str, Any]:
         """The server's counters: requests, in_flight, peak_in_flight, connections_opened, ..."""
-        return self._call("GET", "/_stats")
+        return self._call("/_stats")
 
     def reset_stats(self) -> dict[str, Any]:
         """Zero the counters and restart the seeded faults; returns the fresh counters."""
-        return self._call("POST", "/_stats/reset")
+        return self._call("/_stats/reset", body=b"")
 
     def wait_idle(self, timeout: float = 10.0, poll: float = 0.01) -> dict[str, Any]:
         """Block until the server has nothing in flight; returns its counters then.
@@ -99,11 +100,11 @@ class LocalAPI:
         """Stop the server and wait for it; safe to call twice."""
         self._finalizer()
 
-    def _call(self, method: str, path: str) -> dict[str, Any]:
+    def _call(self, path: str, body: bytes | None = None) -> dict[str, Any]:
+        """GET ``path``, or POST ``body`` to it (urllib posts whenever there is a body)."""
         if not self.running:
             raise RuntimeError("the local API has been stopped; start a new one")
-        data = b"" if method == "POST" else None
-        req = urllib.request.Request(self.origin + path, method=method, data=data)
+        req = urllib.request.Request(self.origin + path, data=body)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
@@ -165,12 +166,13 @@ def start_local_api(
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     log = tempfile.TemporaryFile()
-    detach: dict[str, Any] = (
-        {"start_new_session": True} if os.name == "posix"
-        else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
-    )
+    # Out of the terminal's process group, so Ctrl-C in a console reaches the parent only:
+    # a new session on POSIX, a new process group on Windows. Each system ignores the other's
+    # option (Windows ignores start_new_session; POSIX accepts creationflags only when 0).
     process = subprocess.Popen(
-        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, **detach
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+        start_new_session=True,
+        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
     )
     first_line = _read_first_line(process, timeout)
     if not first_line.startswith("http"):
@@ -218,48 +220,63 @@ def _flags(s: ServerSettings) -> list[str]:
 
 
 def _read_first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """The child's first stdout line, or "" if it exits or stays silent past ``timeout``.
+    """The child's first stdout line, or "" if it exits or stays silent past ``timeout``."""
+    assert process.stdout is not None
+    return _FIRST_LINE_READERS.get(os.name, first_line_by_select)(process.stdout, timeout)
+
+
+def first_line_by_select(stream: IO[bytes], timeout: float) -> str:
+    """The first line of a pipe, or "" at end of file or once ``timeout`` s have passed.
 
     Reads the raw file descriptor: under gevent (notebook 06 imports grequests, which
     monkey-patches the process) the pipe object is cooperative and must not be read from
     another thread, while ``select`` on the descriptor works with or without gevent.
+    POSIX only: Windows cannot ``select`` a pipe.
     """
-    assert process.stdout is not None
-    if os.name != "posix":  # no select() on pipes: read in a thread
-        lines: queue.Queue[bytes] = queue.Queue()
-        stdout = process.stdout
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-        try:
-            return lines.get(timeout=timeout).decode().strip()
-        except queue.Empty:
-            return ""
-    fd = process.stdout.fileno()
+    fd = stream.fileno()
     deadline = time.monotonic() + timeout
     data = b""
     while b"\n" not in data:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+        # Never a negative wait: a line already in the pipe is read even at the deadline.
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
             return ""
-        chunk = os.read(fd, 4096)
+        chunk = os.read(fd, io.DEFAULT_BUFFER_SIZE)
         if not chunk:  # the child exited
             break
         data += chunk
-    return data.split(b"\n", 1)[0].decode(errors="replace").strip()
+    return data.partition(b"\n")[0].decode(errors="replace").strip()
+
+
+def first_line_by_thread(stream: IO[bytes], timeout: float) -> str:
+    """:func:`first_line_by_select` for Windows: a daemon thread blocks on ``readline``.
+
+    Daemon, so a child that never writes does not keep the parent's interpreter from exiting.
+    """
+    lines: queue.Queue[bytes] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout).decode(errors="replace").strip()
+    except queue.Empty:
+        return ""
+
+
+# By os.name; every other system reads with select().
+_FIRST_LINE_READERS = {"nt": first_line_by_thread}
+
+STOP_GRACE = 5.0
+"""Seconds :func:`_shutdown` waits at each step: after closing stdin, then after SIGTERM."""
 
 
 def _shutdown(process: subprocess.Popen[bytes], log: IO[bytes], keep_log: bool = False) -> None:
     """Close stdin (the child's signal to exit), wait, and escalate only if it must."""
-    if process.stdin is not None and not process.stdin.closed:
-        try:
-            process.stdin.close()
-        except OSError:
-            pass
+    assert process.stdin is not None  # always a pipe (start_local_api)
+    process.stdin.close()  # nothing is ever written to it, so closing cannot fail, even twice
     try:
-        process.wait(timeout=5)
+        process.wait(timeout=STOP_GRACE)
     except subprocess.TimeoutExpired:
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=STOP_GRACE)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

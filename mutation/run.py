@@ -50,7 +50,10 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_text_api.py::test_key_not_in_repr_nor_public_settings",
         "tests/test_cli.py::test_every_launcher_option_reaches_the_server",
     ],
-    "helpers/server/stats.py": ["tests/test_server_edges.py", "tests/test_faults_stats.py"],
+    "helpers/server/stats.py": [
+        "tests/test_server_edges.py", "tests/test_faults_stats.py", "tests/test_client_stats.py",
+        "tests/test_dashboard.py",
+    ],
     "helpers/server/cli.py": [
         "tests/test_cli.py", "tests/test_launcher_cli.py", "tests/test_text_api.py",
         "tests/test_settings.py::test_the_same_defaults_from_python_the_launcher_and_the_command_line",
@@ -80,6 +83,27 @@ TARGETS: dict[str, list[str]] = {
         "--deselect=tests/test_cli.py::test_a_managed_server_stops_when_its_stdin_closes_and_prints_nothing_more",
     ],
     "helpers/concurrency.py": ["tests/test_helpers.py"],
+    "helpers/server/arrival.py": [
+        "tests/test_server_edges.py::test_pipelined_requests_are_timed_from_their_arrival",
+        "tests/test_server_edges.py", "tests/test_dashboard.py",
+    ],
+    "helpers/server/bodies.py": [
+        "tests/test_server_internals.py", "tests/test_api.py", "tests/test_server_edges.py",
+        "tests/test_dataset.py",
+    ],
+    "helpers/server/dashboard.py": [
+        "tests/test_dashboard.py", "tests/test_client_stats.py",
+        "tests/test_workers.py::test_the_dashboard_of_any_worker_shows_the_whole_server",
+    ],
+    "helpers/server/lan.py": ["tests/test_lan.py"],
+    "helpers/server/ledger.py": ["tests/test_workers.py"],
+    "helpers/server/remote.py": ["tests/test_workers.py"],
+    "helpers/server/sprites.py": ["tests/test_sprites.py"],
+    "helpers/server/wakeups.py": ["tests/test_server_internals.py", "tests/test_api.py"],
+    "helpers/server/workers.py": [
+        "tests/test_workers.py",
+        "tests/test_launcher_cli.py::test_server_dies_with_its_parent_even_by_sigkill",
+    ],
 }
 # Not mutated: helpers/server/refs.py is a table of PokéAPI's ids (data, not logic: a mutant
 # there is a wrong number, which only a test that copies the table could catch), and

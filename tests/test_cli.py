@@ -233,7 +233,9 @@ def test_stop_ends_even_a_frozen_server():
     server.stop()
     elapsed = time.perf_counter() - start
     assert server.process.returncode == -signal.SIGKILL
-    assert 10.0 - 0.5 <= elapsed < 20.0, elapsed
+    # The documented escalation, 5 s after EOF and 5 s after SIGTERM: two timeouts, then a
+    # kill and a reap, which take milliseconds (1.5 s of margin for a loaded machine).
+    assert 10.0 - 0.5 <= elapsed < 10.0 + 1.5, elapsed
 
 
 def test_a_server_that_exits_at_once_fails_at_once():

@@ -336,3 +336,86 @@ def test_wait_idle_times_out_with_a_clear_error():
         with pytest.raises(TimeoutError, match="1 requests in flight"):
             server.wait_idle(timeout=0.1)
         server.wait_idle()
+
+
+# ----------------------------------------------------------- reading the child's first line
+
+READERS = [helpers.launcher.first_line_by_select, helpers.launcher.first_line_by_thread]
+
+
+@pytest.fixture
+def pipe():
+    """A pipe: the reading end as a binary stream, and a function that writes to the other."""
+    r, w = os.pipe()
+    with os.fdopen(r, "rb", buffering=0) as reader:
+        writer = os.fdopen(w, "wb", buffering=0)
+        yield reader, writer
+        writer.close()
+
+
+@pytest.mark.parametrize("read", READERS, ids=lambda f: f.__name__)
+def test_the_first_line_is_read_and_the_rest_left(pipe, read):
+    reader, writer = pipe
+    writer.write(b"http://127.0.0.1:8000/api/v2\r\nStats: ...\n")
+    assert read(reader, 5.0) == "http://127.0.0.1:8000/api/v2"
+
+
+@pytest.mark.parametrize("read", READERS, ids=lambda f: f.__name__)
+def test_a_line_written_in_pieces_is_read_whole(pipe, read):
+    import threading
+
+    reader, writer = pipe
+
+    def write_slowly():
+        for piece in (b"http://127.0.0.1", b":8000/api", b"/v2\n"):
+            writer.write(piece)
+            time.sleep(0.05)
+
+    threading.Thread(target=write_slowly).start()
+    assert read(reader, 10.0) == "http://127.0.0.1:8000/api/v2"
+
+
+@pytest.mark.parametrize("read", READERS, ids=lambda f: f.__name__)
+def test_end_of_file_gives_what_came_before_it(pipe, read):
+    reader, writer = pipe
+    writer.write(b"no newline")
+    writer.close()
+    assert read(reader, 5.0) == "no newline"
+
+
+@pytest.mark.parametrize("read", READERS, ids=lambda f: f.__name__)
+def test_a_silent_pipe_gives_an_empty_line_after_the_timeout(pipe, read):
+    reader, _writer = pipe
+    start = time.perf_counter()
+    assert read(reader, 0.05) == ""
+    # Waits its timeout, not a fixed second more: 0.05 s asked, 0.7 s of margin for a busy
+    # machine, still under the 1 s a reader that waited at least a second would take.
+    assert 0.05 <= time.perf_counter() - start < 0.75
+
+
+def test_a_line_already_waiting_is_read_even_with_no_time_left(pipe):
+    """A timeout of 0 (or a deadline already passed) still reads what is in the pipe:
+    ``select`` is asked to poll, never to wait a negative time."""
+    reader, writer = pipe
+    writer.write(b"ready\n")
+    assert helpers.launcher.first_line_by_select(reader, 0.0) == "ready"
+
+
+def test_the_threaded_reader_does_not_keep_a_silent_parent_alive():
+    """Windows' reader leaves a thread blocked on a child that never writes: it must be a
+    daemon thread, or the notebook's kernel could not exit. Checked in a child interpreter."""
+    script = (
+        "import os, helpers.launcher as l\n"
+        "r, w = os.pipe()\n"
+        "print(repr(l.first_line_by_thread(os.fdopen(r, 'rb'), 0.05)), flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "''\n"), done.stderr
+
+
+def test_the_server_leads_its_own_process_group():
+    """Ctrl-C in a console, or a signal to the notebook's process group, reaches the group's
+    members: the server is in a new session of its own, outside that group."""
+    with start_local_api() as server:
+        assert os.getpgid(server.process.pid) == server.process.pid != os.getpgid(0)

@@ -59,7 +59,8 @@ def test_a_sentence_of_stopwords_scores_nothing():
     assert textalgo.summarize("It is what it is. Pikachu zaps.") == "Pikachu zaps."
 
 
-@pytest.mark.parametrize(("n", "kept"), [(2, 1), (3, 1), (4, 1), (5, 2), (6, 2), (7, 2), (8, 3)])
+@pytest.mark.parametrize(("n", "kept"),
+                         [(0, 0), (1, 1), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2), (7, 2), (8, 3)])
 def test_summary_length_is_a_third_rounded_at_least_one(n, kept):
     text = " ".join(f"Sentence number {word} here." for word in
                     ["one", "two", "three", "four", "five", "six", "seven", "eight"][:n])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
+from itertools import groupby, pairwise, zip_longest
 
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 # Words are runs of letters of any alphabet ("Pokémon" is one word), with ' and - inside.
@@ -46,18 +48,16 @@ def summarize(text: str, max_sentences: int | None = None) -> str:
 
     Each sentence scores the mean document frequency of its non-stopwords; the best third
     (at least one) is returned in the original order, so the summary reads as the text does.
+    Equal scores go to the earlier sentence: ``sorted`` is stable, also with ``reverse=True``.
     """
     parts = sentences(text)
-    if len(parts) <= 1:
-        return " ".join(parts)
     freq = Counter(w.lower() for w in words(text) if w.lower() not in STOPWORDS)
     scores = []
-    for index, sentence in enumerate(parts):
+    for sentence in parts:
         content = [w.lower() for w in words(sentence) if w.lower() not in STOPWORDS]
-        score = sum(freq[w] for w in content) / len(content) if content else 0.0
-        scores.append((score, -index))
+        scores.append(sum(freq[w] for w in content) / len(content) if content else 0.0)
     keep = max_sentences if max_sentences is not None else max(1, round(len(parts) / 3))
-    best = sorted(range(len(parts)), key=lambda i: scores[i], reverse=True)[:keep]
+    best = sorted(range(len(parts)), key=scores.__getitem__, reverse=True)[:keep]
     return " ".join(parts[i] for i in sorted(best))
 
 
@@ -73,16 +73,14 @@ def named_entities(text: str) -> list[list[str]]:
     seen: set[str] = set()
     for sentence in sentences(text):
         tokens = words(sentence)
-        i = 0
-        while i < len(tokens):
-            if not tokens[i][:1].isupper() or tokens[i] in _PERSON_TITLES:
-                i += 1
+        # Runs of capitalised words that are not titles, each with the word before it.
+        for capitalised, group in groupby(enumerate(tokens), key=lambda t: _in_a_name(t[1])):
+            if not capitalised:
                 continue
-            start = i
-            while i < len(tokens) and tokens[i][:1].isupper() and tokens[i] not in _PERSON_TITLES:
-                i += 1
-            run = tokens[start:i]
-            if start == 0 and len(run) == 1 and run[0] not in _PLACES:
+            numbered = list(group)
+            start, run = numbered[0][0], [word for _, word in numbered]
+            before = tokens[start - 1] if start else None  # None: the run opens the sentence
+            if before is None and len(run) == 1 and run[0] not in _PLACES:
                 continue
             if run[0].lower() in STOPWORDS:
                 run = run[1:]
@@ -91,7 +89,7 @@ def named_entities(text: str) -> list[list[str]]:
             entity = " ".join(run)
             if run[-1] in _ORG_SUFFIXES:
                 label = "ORG"
-            elif start > 0 and tokens[start - 1] in _PERSON_TITLES:
+            elif before in _PERSON_TITLES:
                 label = "PERSON"
             elif entity in _PLACES:
                 label = "GPE"
@@ -105,24 +103,30 @@ def named_entities(text: str) -> list[list[str]]:
     return found
 
 
+def _in_a_name(word: str) -> bool:
+    return word[:1].isupper() and word not in _PERSON_TITLES
+
+
 def most_common_phrases(text: str, num_phrases: int = 5) -> list[str]:
     """The most frequent two- and three-word phrases that neither start nor end in a stopword.
 
-    Phrases never cross a sentence boundary. Ties go to the phrase seen first.
+    Phrases never cross a sentence boundary. Ties go to the phrase seen first: a Counter
+    keeps the order phrases were first counted in, and ``most_common`` is a stable sort.
     """
-    counts: Counter[str] = Counter()
-    first_seen: dict[str, int] = {}
-    position = 0
-    for sentence in sentences(text):
-        tokens = [w.lower() for w in words(sentence)]
-        for n in (2, 3):
-            for i in range(len(tokens) - n + 1):
-                gram = tokens[i : i + n]
-                if gram[0] in STOPWORDS or gram[-1] in STOPWORDS:
-                    continue
-                phrase = " ".join(gram)
-                counts[phrase] += 1
-                first_seen.setdefault(phrase, position + i)
-        position += len(tokens)
-    ranked = sorted(counts, key=lambda p: (-counts[p], first_seen[p]))
-    return ranked[:num_phrases]
+    counts = Counter(
+        " ".join(gram)
+        for sentence in sentences(text)
+        for gram in _windows([w.lower() for w in words(sentence)])
+        if gram[0] not in STOPWORDS and gram[-1] not in STOPWORDS
+    )
+    return [phrase for phrase, _ in counts.most_common(num_phrases)]
+
+
+def _windows(tokens: list[str]) -> Iterator[tuple[str, ...]]:
+    """Every two- and three-word window, in reading order: by first word, the shorter first."""
+    pairs = pairwise(tokens)
+    triples = zip(tokens, tokens[1:], tokens[2:], strict=False)
+    for pair, triple in zip_longest(pairs, triples):
+        yield pair
+        if triple:
+            yield triple
