@@ -42,7 +42,9 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_server_edges.py", "tests/test_user_facing.py", "tests/test_faults_stats.py",
     ],
     "helpers/server/faults.py": [
-        "tests/test_user_facing.py", "tests/test_server_edges.py", "tests/test_faults_stats.py",
+        "tests/test_server_internals.py", "tests/test_user_facing.py",
+        "tests/test_server_edges.py", "tests/test_faults_stats.py",
+        "tests/test_workers.py::test_faults_are_the_same_with_one_worker_or_two",
     ],
     "helpers/server/settings.py": [
         "tests/test_settings.py",
@@ -63,7 +65,9 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_launcher_cli.py::test_sigint_does_not_stop_a_managed_server",
         "tests/test_cli.py::test_sigterm_stops_cleanly",
     ],
-    "helpers/server/pokedex.py": ["tests/test_dataset.py", "tests/test_api.py"],
+    "helpers/server/pokedex.py": [
+        "tests/test_dataset.py", "tests/test_server_internals.py", "tests/test_api.py",
+    ],
     "helpers/server/textalgo.py": ["tests/test_textalgo.py", "tests/test_text_api.py"],
     "helpers/launcher.py": [
         "tests/test_settings.py::test_the_same_defaults_from_python_the_launcher_and_the_command_line",

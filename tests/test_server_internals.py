@@ -140,3 +140,31 @@ def test_a_group_settles_before_any_waiter_wakes_and_in_one_batch():
     assert asyncio.run(main()) == [
         "batch", "settle 0", "settle 2", "sent", "woke 0", "woke 2",
     ]
+
+
+def test_fates_and_pokemon_records_are_immutable():
+    """Both are shared: one constant Fate serves every request of a server without
+    randomness, and one Pokemon record every request for that Pokémon. Neither can be
+    changed by one request behind the others' backs."""
+    from dataclasses import FrozenInstanceError
+
+    fate = FaultPlan(ServerSettings()).constant
+    assert fate is not None
+    with pytest.raises(FrozenInstanceError):
+        fate.delay = 5.0  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        load_pokedex()[0].name = "missingno"  # type: ignore[misc]
+
+
+def test_the_pokedex_is_loaded_once_per_process():
+    """Every app and every Pokedex() shares one parsed dataset: the JSON is read once."""
+    assert load_pokedex() is load_pokedex()
+
+
+@pytest.mark.parametrize(("seconds", "header"),
+                         [(0.0, "1"), (0.2, "1"), (1.0, "1"), (1.01, "2"), (4.5, "5")])
+def test_retry_after_is_whole_seconds_rounded_up_and_never_zero(seconds, header):
+    """RFC 9110 wants whole seconds; "Retry-After: 0" would invite an immediate retry."""
+    from helpers.server.faults import retry_after_header
+
+    assert retry_after_header(seconds) == header
