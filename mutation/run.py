@@ -144,10 +144,24 @@ class Outcome:
     seconds: float = 0.0
     error: str = ""
     finished: str = ""
+    sources: str = ""  # digest of the module and its tests when it ran (see sources_digest)
 
     @property
     def total(self) -> int:
         return self.killed + len(self.survived)
+
+
+def sources_digest(module: str) -> str:
+    """A digest of what decides a module's score: its source, its tests and the helpers they
+    share. A module whose digest has changed since its last run is reported as stale."""
+    import hashlib
+
+    files = {module, "tests/conftest.py"} | {
+        t.split("::")[0] for t in TARGETS[module] if not t.startswith("-")}
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + (ROOT / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def scratch_copy(tree: Path) -> Path:
@@ -239,7 +253,7 @@ def run_module(module: str, resume: bool = False, recheck: bool = False,
     """Mutate ``module``; with ``resume``, finish the pending mutants of its last session;
     with ``recheck``, also run its survivors again."""
     name = module_dir(module)
-    outcome = Outcome(module)
+    outcome = Outcome(module, sources=sources_digest(module))
     start = time.monotonic()
     tree = scratch_copy(OUT / name / "tree")
     config = OUT / name / "config.toml"
@@ -322,8 +336,10 @@ def report(outcomes: list[Outcome]) -> int:
             print("\n".join("    " + d for d in s["diff"].splitlines()
                             if d.startswith(("+", "-")) and not d.startswith(("+++", "---"))))
     print("\nmodule                       killed survived (skipped, incompetent) minutes  finished")
+    stale = [o.module for o in outcomes if o.sources != sources_digest(o.module)]
     for o in outcomes:
         note = f"  ERROR: {o.error}" if o.error else ""
+        note += "  STALE: the module or its tests changed since" if o.module in stale else ""
         print(f"{o.module:29}{o.killed:6}{len(o.survived):9}  ({o.skipped}, {o.incompetent})"
               f"{o.seconds / 60:19.1f}  {o.finished}{note}")
     missing = [m for m in TARGETS if m not in {o.module for o in outcomes}]
@@ -331,11 +347,14 @@ def report(outcomes: list[Outcome]) -> int:
         print(f"not run yet: {', '.join(missing)}")
     score = killed / total if total else 0.0
     print(f"\nscore: {killed} of {total} mutants killed = {score:.1%}")
+    if stale:
+        print(f"stale (run them again for a true score): {' '.join(stale)}")
     summary = {
-        "killed": killed, "total": total, "score": score,
+        "killed": killed, "total": total, "score": score, "stale": stale,
         "modules": [{"module": o.module, "killed": o.killed, "survived": len(o.survived),
                      "skipped": o.skipped, "incompetent": o.incompetent,
                      "minutes": round(o.seconds / 60, 1), "finished": o.finished,
+                     "sources": o.sources,
                      "error": o.error} for o in outcomes],
         "survivors": [s for o in outcomes for s in o.survived],
     }
