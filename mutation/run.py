@@ -358,6 +358,7 @@ def report(outcomes: list[Outcome]) -> int:
                      "error": o.error} for o in outcomes],
         "survivors": [s for o in outcomes for s in o.survived],
     }
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1))
     return 1 if any(o.error for o in outcomes) else 0
 
