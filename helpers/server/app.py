@@ -28,7 +28,7 @@ from . import dashboard, textalgo
 from .arrival import StampingProtocol
 from .bodies import MAX_ROOTS, BodyCache
 from .faults import FaultPlan, RateLimiter, retry_after_header
-from .pokedex import Pokedex
+from .pokedex import Pokedex, Pokemon
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .settings import ServerSettings
 from .sprites import sprite_handler
@@ -121,12 +121,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         return plain(400, "Bad Request")
     path = request.path
     if path.startswith("/_") and path.split("/", 2)[1] in UNCOUNTED:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return plain(exc.status, exc.reason, headers=_allow_header(exc))
+        return await _answer(handler, request)
     settings, stats = app[SETTINGS], app[STATS]
     loop = asyncio.get_running_loop()
     # Arrival is when the request's bytes reached the socket (``runner`` stamps it on the
@@ -172,17 +167,11 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
                 # Build the answer first and then wait: the work is done during the simulated
                 # latency, so a burst of requests due at the same moment is not answered late
                 # by the time it takes to build all of their bodies one after another.
-                try:
-                    response = await handler(request)
-                except web.HTTPException as exc:
-                    if exc.status < 400:
-                        raise
-                    response = plain(exc.status, exc.reason, headers=_allow_header(exc))
-                if not response.prepared:
-                    # Serialise the status line and headers now too: aiohttp holds them back
-                    # until the body is written, so nothing is sent early, and after the wait
-                    # only one write remains.
-                    await response.prepare(request)
+                response = await _answer(handler, request)
+                # Serialise the status line and headers now too: aiohttp holds them back
+                # until the body is written, so nothing is sent early, and after the wait
+                # only one write remains. (Preparing a prepared response does nothing.)
+                await response.prepare(request)
             # Wait until arrival + delay, so time spent queueing is not added on top;
             # answers due at the same loop time share one timer (``Wakeups``). Already due:
             # no wait.
@@ -232,9 +221,15 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         stats.release(client)
 
 
-def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
-    allow = exc.headers.get("Allow")
-    return {"Allow": allow} if allow else None
+async def _answer(handler: Handler, request: web.Request) -> web.StreamResponse:
+    """The handler's answer, with aiohttp's own errors (no route, wrong method, body too
+    large) turned into PokéAPI-style plain text. Redirects and successes raised as
+    exceptions (none today) would still propagate: only ``HTTPError`` (4xx, 5xx) is caught."""
+    try:
+        return await handler(request)
+    except web.HTTPError as exc:
+        allow = exc.headers.get("Allow")
+        return plain(exc.status, exc.reason, headers={"Allow": allow} if allow else None)
 
 
 def _too_many(retry_after: str, why: str) -> web.Response:
@@ -264,8 +259,8 @@ async def pokemon_list(request: web.Request) -> web.Response:
 
 def _paged_list(request: web.Request, kind: str, items: list[tuple[int, str]]) -> web.Response:
     """One page of ``items`` (id, name), with PokéAPI's count, next, previous and results."""
-    offset = _non_negative(request.query.get("offset"), default=0)
-    limit = _non_negative(request.query.get("limit"), default=DEFAULT_LIMIT, zero_is_default=True)
+    offset = _count_param(request.query.get("offset"))
+    limit = _count_param(request.query.get("limit")) or DEFAULT_LIMIT
     count = len(items)
     page = items[offset : offset + limit]
     root = api_root(request)
@@ -277,20 +272,22 @@ def _paged_list(request: web.Request, kind: str, items: list[tuple[int, str]]) -
         {
             "count": count,
             "next": page_url(offset + limit) if offset + limit < count else None,
-            "previous": page_url(max(0, offset - limit)) if offset > 0 else None,
+            "previous": page_url(max(0, offset - limit)) if offset else None,
             "results": [{"name": name, "url": f"{root}/{kind}/{id_}/"} for id_, name in page],
         }
     )
 
 
-def _non_negative(raw: str | None, *, default: int, zero_is_default: bool = False) -> int:
+def _count_param(raw: str | None) -> int:
+    """``offset`` or ``limit`` as given, when it is up to nine ASCII digits; else 0 (which
+    means "the default" to both: offset 0, and a limit of 0 is no limit asked)."""
     if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        return default
-    value = int(raw)
-    return default if (zero_is_default and value == 0) else value
+        return 0
+    return int(raw)
 
 
-async def pokemon_detail(request: web.Request) -> web.Response:
+def _find_pokemon(request: web.Request) -> Pokemon | web.Response:
+    """The Pokémon named by ``{key}`` (an id or a name), or the error PokéAPI gives."""
     key = request.match_info["key"]
     dex = request.app[POKEDEX]
     if _ID.fullmatch(key):
@@ -299,16 +296,21 @@ async def pokemon_detail(request: web.Request) -> web.Response:
         found = dex.by_name(key)
     else:
         return plain(400, "Bad Request")
-    if found is None:
-        return plain(404, "Not Found")
+    return plain(404, "Not Found") if found is None else found
+
+
+async def pokemon_detail(request: web.Request) -> web.Response:
+    found = _find_pokemon(request)
+    if isinstance(found, web.Response):
+        return found
     body = request.app[BODIES].pokemon(found, api_root(request))
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def pokemon_encounters(request: web.Request) -> web.Response:
     """``/pokemon/{id}/encounters``, the link in ``location_area_encounters``: none here."""
-    response = await pokemon_detail(request)
-    return web.json_response([]) if response.status == 200 else response
+    found = _find_pokemon(request)
+    return found if isinstance(found, web.Response) else web.json_response([])
 
 
 async def linked_list(request: web.Request) -> web.Response:
@@ -400,8 +402,7 @@ async def reset_stats(request: web.Request) -> web.Response:
     Only from the server's own machine: on a classroom server bound to 0.0.0.0, one student
     must not be able to wipe the numbers the whole room is watching on the dashboard."""
     if not _is_loopback(request.remote):
-        raise web.HTTPForbidden(
-            text="403: counters can be reset only from the server's own machine\n")
+        return plain(403, "Forbidden: counters can be reset only from the server's own machine")
     app = request.app
     app[STATS].reset()
     app[PLAN].reseed()

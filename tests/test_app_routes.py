@@ -1,0 +1,63 @@
+"""Routes of the app whose rules a learner meets at the edges: huge paging values, malformed
+keys under the encounters link, and a reset asked by another machine."""
+
+from __future__ import annotations
+
+import asyncio
+from unittest import mock
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+from helpers.server.app import STATS, create_app, reset_stats
+from helpers.server.settings import ServerSettings
+from tests.conftest import get
+
+
+def test_a_limit_of_nine_digits_is_honoured_and_ten_digits_are_the_default(port):
+    """Up to nine digits is a number the server uses (all 151 on one page); ten or more is
+    "unusable" and means the default 20, rather than an integer of any size."""
+    nine = get(port, "/api/v2/pokemon/?limit=999999999")
+    assert nine.status == 200
+    assert '"next": null' in nine.text and nine.text.count('"name"') == 151
+    ten = get(port, "/api/v2/pokemon/?limit=9999999999")
+    assert ten.status == 200 and ten.text.count('"name"') == 20
+    assert "offset=20&limit=20" in ten.text
+
+
+def test_an_offset_of_nine_digits_is_past_the_end_and_ten_digits_are_the_start(port):
+    far = get(port, "/api/v2/pokemon/?offset=999999999")
+    assert far.status == 200 and '"results": []' in far.text
+    assert "offset=999999979&limit=20" in far.text  # previous: one page back
+    start = get(port, "/api/v2/pokemon/?offset=9999999999")
+    assert '"previous": null' in start.text and '"name": "bulbasaur"' in start.text
+
+
+@pytest.mark.parametrize(("key", "status", "body"), [
+    ("25", 200, "[]"), ("pikachu", 200, "[]"), ("0", 404, "Not Found"),
+    ("9999999999", 404, "Not Found"), ("pika%20chu", 400, "Bad Request"),
+])
+def test_encounters_answer_as_the_pokemon_does(port, key, status, body):
+    """The encounters link of a Pokémon that exists is an empty list; for one that does
+    not, or a malformed key, the same plain-text error the Pokémon's own URL gives."""
+    r = get(port, f"/api/v2/pokemon/{key}/encounters")
+    assert (r.status, r.text) == (status, body)
+    content_type = "application/json" if status == 200 else "text/plain"
+    assert r.headers["content-type"].startswith(content_type)
+
+
+def test_a_reset_from_another_machine_is_refused_and_says_why():
+    """A student on the classroom network cannot zero the counters the room is watching,
+    and the refusal says why (not a bare "Forbidden")."""
+    app = create_app(ServerSettings(text_api_key="k"))
+    app[STATS].count(200)
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = (
+        lambda name, default=None: ("192.0.2.7", 50000) if name == "peername" else default)
+    request = make_mocked_request("POST", "/_stats/reset", app=app, transport=transport)
+    assert request.remote == "192.0.2.7"
+    response = asyncio.run(reset_stats(request))
+    assert response.status == 403
+    assert response.text.endswith("counters can be reset only from the server's own machine")
+    assert response.content_type == "text/plain"
+    assert app[STATS].as_dict()["by_status"] == {"200": 1}  # nothing was reset
