@@ -169,6 +169,24 @@ def test_a_managed_server_stops_when_its_stdin_closes_and_prints_nothing_more():
     assert (status, out, err) == (0, "", "")
 
 
+@pytest.mark.parametrize("closed", [(0,), (0, 2)], ids=["stdin", "stdin-and-stderr"])
+def test_a_managed_server_without_any_stdin_stops_at_once(closed):
+    """Descriptor 0 closed (a service manager, ``nohup ... <&-``): no parent could ever
+    close it to stop the server, so the server stops by itself instead of living on as an
+    orphan, cleanly. (With a standard descriptor closed, uvloop used to abort: its socket
+    took the free number, and libuv refuses to close descriptors 0 to 2.)"""
+    def close_them() -> None:
+        for fd in closed:
+            os.close(fd)
+
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.server", "--port", "0", "--managed"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV, cwd=ROOT, preexec_fn=close_them)
+    status, out, err = _finish(proc)
+    assert (status, err) == (0, "")
+    assert out.strip().endswith("/api/v2")  # it started, printed its URL, and stopped
+
+
 def test_wait_idle_async_times_out_with_a_clear_error():
     with start_local_api(latency=1.0) as server:
         url = f"{server.base_url}/pokemon/1"

@@ -413,9 +413,3 @@ def test_the_threaded_reader_does_not_keep_a_silent_parent_alive():
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "''\n"), done.stderr
 
-
-def test_the_server_leads_its_own_process_group():
-    """Ctrl-C in a console, or a signal to the notebook's process group, reaches the group's
-    members: the server is in a new session of its own, outside that group."""
-    with start_local_api() as server:
-        assert os.getpgid(server.process.pid) == server.process.pid != os.getpgid(0)

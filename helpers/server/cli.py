@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import io
 import os
 import secrets
 import signal
@@ -108,6 +109,7 @@ def settings_from_args(args: argparse.Namespace, key: str) -> ServerSettings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _open_missing_standard_descriptors()
     parser = build_parser()
     args = parser.parse_args(argv)
     key = args.text_api_key or os.environ.get("TEXT_API_KEY", "")
@@ -149,6 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _open_missing_standard_descriptors() -> None:
+    """Put /dev/null on descriptors 0, 1 and 2 where they are closed (``<&-``, a service
+    manager). Else the server's own sockets land on them: libuv (uvloop) then aborts when it
+    closes one, and a managed server would read its listening socket as its stdin. A closed
+    stdin so reads as end of file, and a managed server stops at once: no parent could ever
+    stop it otherwise."""
+    for fd in range(3):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+
+
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """Run the server's loop: uvloop where it is installed (not on Windows), else asyncio's.
 
@@ -164,7 +179,7 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _serve(settings: ServerSettings, *, managed: bool, show_key: bool) -> None:
+async def _serve(settings: ServerSettings, managed: bool, show_key: bool) -> None:
     server = await runner.start(settings)
     print(server.base_url, flush=True)
     stop = asyncio.Event()
@@ -172,16 +187,16 @@ async def _serve(settings: ServerSettings, *, managed: bool, show_key: bool) -> 
     if managed:
         threading.Thread(target=_wait_for_eof, args=(loop, stop), daemon=True).start()
     else:
-        print(f"Text API: {server.text_api_url}  (header apikey: "
-              + (f"{settings.text_api_key}, generated for this run; set TEXT_API_KEY to choose"
-                 if show_key else "the value of --text-api-key or TEXT_API_KEY")
-              + ")", flush=True)
-        print(f"Stats:    {server.origin}/_stats", flush=True)
-        banner = room_banner(settings.host, server.port)
-        if banner:
-            print(banner, flush=True)
-        print(f"Dashboard: {server.dashboard_url}  (live; open it on the projector)"
-              "    Press Ctrl-C to stop.", flush=True)
+        key = (f"{settings.text_api_key}, generated for this run; set TEXT_API_KEY to choose"
+               if show_key else "the value of --text-api-key or TEXT_API_KEY")
+        lines = [
+            f"Text API: {server.text_api_url}  (header apikey: {key})",
+            f"Stats:    {server.origin}/_stats",
+            room_banner(settings.host, server.port),  # "" unless every interface
+            f"Dashboard: {server.dashboard_url}  (live; open it on the projector)"
+            "    Press Ctrl-C to stop.",
+        ]
+        print("\n".join(line for line in lines if line), flush=True)
     for sig in (signal.SIGTERM,) if managed else (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
@@ -198,13 +213,10 @@ def _wait_for_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
     Reads the raw descriptor, not ``sys.stdin.buffer``: a thread blocked in the buffered
     reader holds its lock, and a server stopped meanwhile by SIGTERM would abort at exit
-    ("Fatal Python error: could not acquire lock ... at interpreter shutdown").
+    ("Fatal Python error: could not acquire lock ... at interpreter shutdown"). Descriptor 0
+    is always open here (see :func:`_open_missing_standard_descriptors`).
     """
-    try:
-        fd = sys.stdin.fileno()
-        while os.read(fd, 4096):
-            pass
-    except (OSError, ValueError):
+    while os.read(0, io.DEFAULT_BUFFER_SIZE):
         pass
     try:
         loop.call_soon_threadsafe(stop.set)
