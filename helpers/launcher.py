@@ -30,6 +30,13 @@ from typing import IO, Any
 from .server.settings import ServerSettings
 
 _ENV_BASE_URL = "POKEAPI_BASE_URL"
+IDLE_TIMEOUT = 10.0
+"""How long :meth:`LocalAPI.wait_idle` waits for the server to finish by default (s)."""
+IDLE_POLL = 0.01
+"""How often :meth:`LocalAPI.wait_idle` asks the server (s)."""
+# The one clock this module measures with; a test replaces it to check the default
+# timeouts without waiting them out.
+_clock = time.monotonic
 # Servers started by this process, oldest first; pokeapi_base_url() answers with the newest
 # one still running, so stopping a temporary second server falls back to the first.
 _started: list[weakref.ref[LocalAPI]] = []
@@ -69,28 +76,30 @@ class LocalAPI:
         """Zero the counters and restart the seeded faults; returns the fresh counters."""
         return self._call("/_stats/reset", body=b"")
 
-    def wait_idle(self, timeout: float = 10.0, poll: float = 0.01) -> dict[str, Any]:
+    def wait_idle(self, timeout: float = IDLE_TIMEOUT, poll: float = IDLE_POLL) -> dict[str, Any]:
         """Block until the server has nothing in flight; returns its counters then.
 
         A client that gave up on a request (a timeout) does not stop the server from
         finishing it, so read the counters only once the server is idle. In a coroutine,
         use :meth:`wait_idle_async`, which does not block the event loop.
         """
-        deadline = time.monotonic() + timeout
+        deadline = _clock() + timeout
         while (stats := self.stats())["in_flight"]:
-            if time.monotonic() > deadline:
+            if _clock() > deadline:
                 raise TimeoutError(f"the server still had {stats['in_flight']} requests in "
                                    f"flight after {timeout} s")
             time.sleep(poll)
         return stats
 
-    async def wait_idle_async(self, timeout: float = 10.0, poll: float = 0.01) -> dict[str, Any]:
+    async def wait_idle_async(
+        self, timeout: float = IDLE_TIMEOUT, poll: float = IDLE_POLL
+    ) -> dict[str, Any]:
         """:meth:`wait_idle` for coroutines: sleeps with ``asyncio.sleep`` between polls."""
         import asyncio
 
-        deadline = time.monotonic() + timeout
+        deadline = _clock() + timeout
         while (stats := self.stats())["in_flight"]:
-            if time.monotonic() > deadline:
+            if _clock() > deadline:
                 raise TimeoutError(f"the server still had {stats['in_flight']} requests in "
                                    f"flight after {timeout} s")
             await asyncio.sleep(poll)
@@ -234,11 +243,11 @@ def first_line_by_select(stream: IO[bytes], timeout: float) -> str:
     POSIX only: Windows cannot ``select`` a pipe.
     """
     fd = stream.fileno()
-    deadline = time.monotonic() + timeout
+    deadline = _clock() + timeout
     data = b""
     while b"\n" not in data:
         # Never a negative wait: a line already in the pipe is read even at the deadline.
-        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        if not select.select([fd], [], [], max(0.0, deadline - _clock()))[0]:
             return ""
         chunk = os.read(fd, io.DEFAULT_BUFFER_SIZE)
         if not chunk:  # the child exited

@@ -413,3 +413,39 @@ def test_the_threaded_reader_does_not_keep_a_silent_parent_alive():
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "''\n"), done.stderr
 
+
+
+class _JumpingClock:
+    """A clock that moves 100 s at every reading: a default timeout is over at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 100.0
+        return self.now
+
+
+def test_wait_idle_gives_up_after_ten_seconds_by_default(api, monkeypatch):
+    """The documented defaults: 10 s, for both forms, said in the error. Checked on a clock
+    that jumps, with a server that reports one request in flight for ever."""
+    import asyncio
+
+    monkeypatch.setattr(helpers.launcher, "_clock", _JumpingClock())
+    monkeypatch.setattr(api, "stats", lambda: {"in_flight": 1})
+    with pytest.raises(TimeoutError, match=r"in flight after 10\.0 s$"):
+        api.wait_idle()
+    with pytest.raises(TimeoutError, match=r"in flight after 10\.0 s$"):
+        asyncio.run(api.wait_idle_async())
+
+
+def test_start_gives_up_after_fifteen_seconds_by_default(monkeypatch, tmp_path):
+    """A child that never prints its URL is given 15 s by default, and the error says so.
+    On a jumping clock; the stand-in prints nothing and exits when its stdin closes."""
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec cat >/dev/null\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(silent))
+    monkeypatch.setattr(helpers.launcher, "_clock", _JumpingClock())
+    with pytest.raises(RuntimeError, match=r"^the local API did not start within 15\.0 s$"):
+        start_local_api()
