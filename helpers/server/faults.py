@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import count
 
 from .settings import ServerSettings
 
@@ -35,7 +36,7 @@ class FaultPlan:
 
     def __init__(self, settings: ServerSettings, take: Callable[[str], int] | None = None) -> None:
         self.settings = settings
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, Iterator[int]] = {}
         # Where "how often was this request seen" is counted: here, or (several worker
         # processes) in the supervisor's ledger, so every worker draws from one count.
         self._take = take or self.take
@@ -54,9 +55,7 @@ class FaultPlan:
 
     def take(self, key: str) -> int:
         """How many times ``key`` was seen before this time (which is counted)."""
-        k = self._seen.get(key, 0)
-        self._seen[key] = k + 1
-        return k
+        return next(self._seen.setdefault(key, count()))
 
     def next_fate(self, key: str = "") -> Fate:
         s = self.settings
