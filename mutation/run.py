@@ -103,7 +103,7 @@ TARGETS: dict[str, list[str]] = {
     "helpers/server/lan.py": ["tests/test_lan.py"],
     "helpers/server/ledger.py": ["tests/test_workers.py"],
     "helpers/server/remote.py": ["tests/test_workers.py"],
-    "helpers/server/sprites.py": ["tests/test_sprites.py"],
+    "helpers/server/sprites.py": ["tests/test_sprite_pixels.py", "tests/test_sprites.py"],
     "helpers/server/wakeups.py": ["tests/test_server_internals.py", "tests/test_api.py"],
     "helpers/server/workers.py": [
         "tests/test_workers.py",
@@ -111,7 +111,9 @@ TARGETS: dict[str, list[str]] = {
     ],
 }
 # Not mutated: helpers/server/refs.py is a table of PokéAPI's ids (data, not logic: a mutant
-# there is a wrong number, which only a test that copies the table could catch), and
+# there is a wrong number, which only a test that copies the table could catch), and so is
+# helpers/server/spritedata.py (the type colours and the 5×7 font the sprites are drawn with:
+# a mutant there is a slightly different colour, which only a copy of the table could catch);
 # __init__.py / __main__.py hold no operator cosmic-ray mutates.
 
 # Modules whose mutants are shared among several cosmic-ray HTTP workers (each with its own

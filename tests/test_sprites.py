@@ -14,7 +14,7 @@ from helpers.png import SIGNATURE, PNGError, decode_png, dominant_colour, read_c
 from helpers.server.cli import build_parser, settings_from_args
 from helpers.server.pokedex import Pokedex
 from helpers.server.settings import ServerSettings
-from helpers.server.sprites import CHUNK, TYPE_COLOURS, draw
+from helpers.server.sprites import TYPE_COLOURS, draw
 from tests.conftest import get, serve
 
 
@@ -110,6 +110,19 @@ def test_unknown_sprite_is_404_not_found(port, key):
     assert r.headers["content-type"].startswith("text/plain")
 
 
+@pytest.mark.parametrize("key", ["000000025", "0000000025", "-00000001", "+25", "MR-MIME",
+                                 "nidoran-f", "1e3", "pika_chu"])
+def test_sprite_keys_are_the_pokemon_endpoints_keys(port, key):
+    """A key finds a sprite exactly when it finds the Pokémon at /api/v2/pokemon/{key}: ids
+    of up to nine characters (zeros in front allowed), names in any case; the same 404 and
+    400 otherwise."""
+    sprite = get(port, f"/sprites/{key}.png")
+    pokemon = get(port, f"/api/v2/pokemon/{key}")
+    assert sprite.status == pokemon.status, (sprite.status, pokemon.status)
+    if key == "000000025":
+        assert sprite.status == 200
+
+
 @pytest.mark.parametrize("path", ["/sprites/25", "/sprites/25.gif", "/sprites/25.png/",
                                   "/sprites/", "/sprites/25.png.gif"])
 def test_not_a_png_file_is_404(port, path):
@@ -145,7 +158,7 @@ async def _test_body_arrives_in_several_chunks_after_the_latency():
             pieces = [len(piece) async for piece in response.content.iter_any()]
         elapsed = time.perf_counter() - started
     assert sum(pieces) == 1024 * 1024
-    # the server writes 64 pieces of CHUNK bytes; the socket merges some, never all of them
+    # the server writes 64 pieces of 16 KiB; the socket merges some, never all of them
     assert len(pieces) >= 4, pieces
     assert max(pieces) < 1024 * 1024
     assert elapsed >= 0.2  # the simulated latency applies to sprites
@@ -156,7 +169,7 @@ def test_server_writes_chunk_sized_pieces(monkeypatch):
 
 
 async def _test_server_writes_chunk_sized_pieces(monkeypatch):
-    """What the server hands to the socket: one write per CHUNK, not one for the body."""
+    """What the server hands to the socket: one write per 16 KiB (CHUNK), not one for the body."""
     from helpers.server.sprites import SpriteResponse
 
     writes: list[int] = []
@@ -171,7 +184,8 @@ async def _test_server_writes_chunk_sized_pieces(monkeypatch):
         async with session.get(f"{server.origin}/sprites/1.png") as response:
             body = await response.read()
     assert len(body) == 100 * 1024
-    assert writes == [CHUNK] * (100 * 1024 // CHUNK) + [100 * 1024 % CHUNK]
+    # 16 KiB pieces, as notebook 09 tells the learner: six whole ones and 4 KiB left over
+    assert writes == [16 * 1024] * 6 + [4 * 1024]
 
 
 def test_sprites_are_counted_and_rate_limited():

@@ -14,6 +14,7 @@ so the client really receives it piece by piece.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import re
 from collections import OrderedDict
@@ -23,63 +24,13 @@ from aiohttp import web
 from ..png import encode_rgb, encoded_size
 from .pokedex import Pokedex, Pokemon
 from .settings import ServerSettings
+from .spritedata import FONT_ROWS, TYPE_COLOURS
 
 CHUNK = 16 * 1024
 """Bytes per write: the server sends a sprite in pieces of this size, yielding between them."""
 
-# Colours commonly used for the eighteen types (RGB).
-TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
-    "normal": (168, 168, 120), "fire": (240, 128, 48), "water": (104, 144, 240),
-    "grass": (120, 200, 80), "electric": (248, 208, 48), "ice": (152, 216, 216),
-    "fighting": (192, 48, 40), "poison": (160, 64, 160), "ground": (224, 192, 104),
-    "flying": (168, 144, 240), "psychic": (248, 88, 136), "bug": (168, 184, 32),
-    "rock": (184, 160, 56), "ghost": (112, 88, 152), "dragon": (112, 56, 248),
-    "dark": (112, 88, 72), "steel": (184, 184, 208), "fairy": (238, 153, 172),
-}
-
-# A 5×7 font: each glyph is seven rows of five pixels, "#" drawn.
-_FONT_ROWS = {
-    "a": ".###.|#...#|#...#|#####|#...#|#...#|#...#",
-    "b": "####.|#...#|#...#|####.|#...#|#...#|####.",
-    "c": ".###.|#...#|#....|#....|#....|#...#|.###.",
-    "d": "####.|#...#|#...#|#...#|#...#|#...#|####.",
-    "e": "#####|#....|#....|####.|#....|#....|#####",
-    "f": "#####|#....|#....|####.|#....|#....|#....",
-    "g": ".###.|#...#|#....|#.###|#...#|#...#|.###.",
-    "h": "#...#|#...#|#...#|#####|#...#|#...#|#...#",
-    "i": ".###.|..#..|..#..|..#..|..#..|..#..|.###.",
-    "j": "..###|...#.|...#.|...#.|...#.|#..#.|.##..",
-    "k": "#...#|#..#.|#.#..|##...|#.#..|#..#.|#...#",
-    "l": "#....|#....|#....|#....|#....|#....|#####",
-    "m": "#...#|##.##|#.#.#|#.#.#|#...#|#...#|#...#",
-    "n": "#...#|#...#|##..#|#.#.#|#..##|#...#|#...#",
-    "o": ".###.|#...#|#...#|#...#|#...#|#...#|.###.",
-    "p": "####.|#...#|#...#|####.|#....|#....|#....",
-    "q": ".###.|#...#|#...#|#...#|#.#.#|#..#.|.##.#",
-    "r": "####.|#...#|#...#|####.|#.#..|#..#.|#...#",
-    "s": ".####|#....|#....|.###.|....#|....#|####.",
-    "t": "#####|..#..|..#..|..#..|..#..|..#..|..#..",
-    "u": "#...#|#...#|#...#|#...#|#...#|#...#|.###.",
-    "v": "#...#|#...#|#...#|#...#|#...#|.#.#.|..#..",
-    "w": "#...#|#...#|#...#|#.#.#|#.#.#|#.#.#|.#.#.",
-    "x": "#...#|#...#|.#.#.|..#..|.#.#.|#...#|#...#",
-    "y": "#...#|#...#|.#.#.|..#..|..#..|..#..|..#..",
-    "z": "#####|....#|...#.|..#..|.#...|#....|#####",
-    "0": ".###.|#...#|#..##|#.#.#|##..#|#...#|.###.",
-    "1": "..#..|.##..|..#..|..#..|..#..|..#..|.###.",
-    "2": ".###.|#...#|....#|...#.|..#..|.#...|#####",
-    "3": "####.|....#|....#|.###.|....#|....#|####.",
-    "4": "...#.|..##.|.#.#.|#..#.|#####|...#.|...#.",
-    "5": "#####|#....|####.|....#|....#|#...#|.###.",
-    "6": ".###.|#....|#....|####.|#...#|#...#|.###.",
-    "7": "#####|....#|...#.|..#..|.#...|.#...|.#...",
-    "8": ".###.|#...#|#...#|.###.|#...#|#...#|.###.",
-    "9": ".###.|#...#|#...#|.####|....#|....#|.###.",
-    "-": ".....|.....|.....|#####|.....|.....|.....",
-    "#": ".#.#.|.#.#.|#####|.#.#.|#####|.#.#.|.#.#.",
-}
 FONT = {ch: [row == "#" for line in rows.split("|") for row in line]
-        for ch, rows in _FONT_ROWS.items()}
+        for ch, rows in FONT_ROWS.items()}
 GLYPH_W, GLYPH_H = 5, 7
 
 # A key is a file name: an id or a name (PokéAPI's rule), then ".png" (any case).
@@ -93,17 +44,15 @@ def side_for(size: int) -> tuple[int, int]:
 
     The largest image that fits, then a tEXt chunk for the remainder; a remainder too small for
     a chunk (under 20 bytes: 12 of framing and the keyword) takes one pixel row off the side.
+    Raises ``ValueError`` for the few sizes no image can reach (all under 92 bytes).
     """
-    side = max(1, math.isqrt(size // 3))
-    while side > 1:
+    side = math.isqrt(size // 3)  # too large: each pixel takes 3 bytes, and there is more
+    while side >= 1:
         rest = size - encoded_size(side, side)
         if rest == 0 or rest >= _TEXT_MIN:
             return side, (rest - 12 if rest else 0)
         side -= 1
-    rest = size - encoded_size(1, 1)
-    if rest != 0 and rest < _TEXT_MIN:
-        raise ValueError(f"a sprite of {size} bytes cannot be encoded exactly")
-    return 1, (rest - 12 if rest else 0)
+    raise ValueError(f"a sprite of {size} bytes cannot be encoded exactly")
 
 
 _KEYWORD = b"Comment\x00"
@@ -119,37 +68,34 @@ def draw(pokemon: Pokemon, size: int) -> bytes:
     split = side * 2 // 3  # the primary colour covers the top two thirds: it dominates
     pixels = [bytearray(bytes(primary) * side) for _ in range(split)]
     pixels += [bytearray(bytes(secondary) * side) for _ in range(side - split)]
-    _text(pixels, pokemon.name, top=max(0, split // 2 - GLYPH_H), colour=(0, 0, 0))
+    _text(pixels, pokemon.name, top=split // 2 - GLYPH_H, colour=(0, 0, 0))
     _text(pixels, f"#{pokemon.id}", top=split + max(0, (side - split - GLYPH_H) // 2),
           colour=(255, 255, 255))
     text = b""
     if text_bytes:
         note = (f"{pokemon.name} #{pokemon.id}, {'/'.join(pokemon.types)}; drawn by the course"
                 " (no game art), padded to the configured size. ").encode("latin-1")
-        filler = (note * (text_bytes // len(note) + 1))[: text_bytes - len(_KEYWORD)]
-        text = _KEYWORD + filler
+        text = _KEYWORD + bytes(itertools.islice(itertools.cycle(note), text_bytes - len(_KEYWORD)))
     return encode_rgb(side, side, [bytes(row) for row in pixels], text)
 
 
 def _text(pixels: list[bytearray], text: str, *, top: int, colour: tuple[int, int, int]) -> None:
     """Draw ``text`` centred on the rows from ``top``, as large as fits; clipped if it can't."""
-    side = len(pixels[0]) // 3
+    side = len(pixels)  # the image is square
     width = len(text) * (GLYPH_W + 1) - 1
-    scale = max(1, min((side - 2) // max(1, width), (len(pixels) // 3) // GLYPH_H or 1))
+    scale = max(1, min((side - 2) // width, side // 3 // GLYPH_H))
     left = max(0, (side - width * scale) // 2)
     top = max(0, top - (scale - 1) * GLYPH_H // 2)
     ink = bytes(colour)
     for n, ch in enumerate(text):
-        glyph = FONT.get(ch)
-        if glyph is None:
-            continue
+        glyph = FONT[ch]
         for gy in range(GLYPH_H):
             for gx in range(GLYPH_W):
                 if not glyph[gy * GLYPH_W + gx]:
                     continue
                 for dy in range(scale):
                     y = top + gy * scale + dy
-                    if y >= len(pixels):
+                    if y >= side:
                         break
                     for dx in range(scale):
                         x = left + (n * (GLYPH_W + 1) + gx) * scale + dx
