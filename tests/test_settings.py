@@ -19,7 +19,7 @@ ACCEPTED = [
     {"error_rate": 0.0}, {"error_rate": 1.0}, {"drop_rate": 1}, {"slow_rate": 1.0},
     {"error_rate": 0.4, "drop_rate": 0.6}, {"port": 0}, {"port": 65535}, {"seed": -3},
     {"retry_after": 0}, {"capacity": 1}, {"rate_limit": 1e-9}, {"rate_limit": 3},
-    {"host": "::1"}, {"text_api_key": ""},
+    {"host": "::1"}, {"text_api_key": ""}, {"sprite_kb": 1}, {"sprite_kb": 16384},
 ]
 REFUSED = [
     ({"latency": -1e-9}, ValueError, "latency must be at least 0.0, got -1e-09"),
@@ -45,6 +45,9 @@ REFUSED = [
     ({"host": ""}, ValueError, "host must be a non-empty string"),
     ({"host": None}, ValueError, "host must be a non-empty string"),
     ({"text_api_key": None}, TypeError, "text_api_key must be a string"),
+    # --sprite-kb's help says "1 to 16384"
+    ({"sprite_kb": 0}, ValueError, "sprite_kb must be at least 1, got 0"),
+    ({"sprite_kb": 16385}, ValueError, "sprite_kb must be at most 16384, got 16385"),
 ]
 
 
