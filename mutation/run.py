@@ -229,6 +229,29 @@ def start_workers(name: str, count: int, log: IO[str]) -> tuple[list[subprocess.
     return workers, urls
 
 
+def judgements() -> dict[tuple[str, str, str], str]:
+    """The verdicts of mutation/SURVIVORS.md, by (where, operator, mutated line)."""
+    verdicts = {}
+    for line in (ROOT / "mutation" / "SURVIVORS.md").read_text().splitlines():
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 5 and cells[0].startswith("`helpers/"):
+            where, operator, mutated, verdict, _why = cells
+            verdicts[(where.strip("`"), operator, mutated.strip("`").strip())] = verdict
+    return verdicts
+
+
+def verdict_of(survivor: dict, verdicts: dict[tuple[str, str, str], str]) -> str:
+    """The judgement of one survivor, or "" when SURVIVORS.md has none for it. The table may
+    leave out a trailing comment: its text need only begin the mutated line."""
+    added = [d[1:] for d in survivor["diff"].splitlines()
+             if d.startswith("+") and not d.startswith("+++")]
+    mutated = " ".join((added[0] if added else "(line removed)").split())
+    where = f"{survivor['module']}:{survivor['line']}"
+    return next((verdict for (w, op, text), verdict in verdicts.items()
+                 if (w, op) == (where, survivor["operator"])
+                 and mutated.startswith(" ".join(text.split()))), "")
+
+
 def forget_survivors(session: Path, everyone: bool = False) -> int:
     """Mark the survivors of a session pending again, to test them against today's tests,
     except those already judged in mutation/SURVIVORS.md (equivalent or timing constants).
@@ -333,9 +356,14 @@ def module_dir(module: str) -> str:
 def report(outcomes: list[Outcome]) -> int:
     killed = sum(o.killed for o in outcomes)
     total = sum(o.total for o in outcomes)
+    verdicts = judgements()
+    unjudged = 0
     for o in outcomes:
         for s in o.survived:
-            print(f"\nSURVIVED {s['module']}:{s['line']} {s['operator']} #{s['occurrence']}")
+            verdict = verdict_of(s, verdicts)
+            unjudged += not verdict
+            print(f"\nSURVIVED {s['module']}:{s['line']} {s['operator']} #{s['occurrence']}"
+                  f"  [{verdict or 'NOT JUDGED in mutation/SURVIVORS.md'}]")
             print("\n".join("    " + d for d in s["diff"].splitlines()
                             if d.startswith(("+", "-")) and not d.startswith(("+++", "---"))))
     print("\nmodule                       killed survived (skipped, incompetent) minutes  finished")
@@ -352,8 +380,9 @@ def report(outcomes: list[Outcome]) -> int:
     print(f"\nscore: {killed} of {total} mutants killed = {score:.1%}")
     if stale:
         print(f"stale (run them again for a true score): {' '.join(stale)}")
+    print(f"survivors not judged in mutation/SURVIVORS.md: {unjudged}")
     summary = {
-        "killed": killed, "total": total, "score": score, "stale": stale,
+        "killed": killed, "total": total, "score": score, "stale": stale, "unjudged": unjudged,
         "modules": [{"module": o.module, "killed": o.killed, "survived": len(o.survived),
                      "skipped": o.skipped, "incompetent": o.incompetent,
                      "minutes": round(o.seconds / 60, 1), "finished": o.finished,
