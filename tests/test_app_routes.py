@@ -46,18 +46,46 @@ def test_encounters_answer_as_the_pokemon_does(port, key, status, body):
     assert r.headers["content-type"].startswith(content_type)
 
 
-def test_a_reset_from_another_machine_is_refused_and_says_why():
-    """A student on the classroom network cannot zero the counters the room is watching,
-    and the refusal says why (not a bare "Forbidden")."""
+def _reset_from(address: str | None) -> tuple[int, str, dict]:
+    """POST /_stats/reset as if from ``address``: (status, text, the counters after it)."""
     app = create_app(ServerSettings(text_api_key="k"))
     app[STATS].count(200)
     transport = mock.Mock()
+    peer = None if address is None else (address, 50000)  # None: a Unix socket has no peer
     transport.get_extra_info.side_effect = (
-        lambda name, default=None: ("192.0.2.7", 50000) if name == "peername" else default)
+        lambda name, default=None: peer if name == "peername" else default)
     request = make_mocked_request("POST", "/_stats/reset", app=app, transport=transport)
-    assert request.remote == "192.0.2.7"
+    assert request.remote == address
     response = asyncio.run(reset_stats(request))
-    assert response.status == 403
-    assert response.text.endswith("counters can be reset only from the server's own machine")
-    assert response.content_type == "text/plain"
-    assert app[STATS].as_dict()["by_status"] == {"200": 1}  # nothing was reset
+    return response.status, response.text, app[STATS].as_dict()["by_status"]
+
+
+@pytest.mark.parametrize("address", ["192.0.2.7", "10.0.0.3", "::ffff:192.0.2.7", "2001:db8::7",
+                                     "fe80::1%eth0"])
+def test_a_reset_from_another_machine_is_refused_and_says_why(address):
+    """A student on the classroom network cannot zero the counters the room is watching,
+    and the refusal says why (not a bare "Forbidden")."""
+    status, text, counters = _reset_from(address)
+    assert status == 403
+    assert text.endswith("counters can be reset only from the server's own machine")
+    assert counters == {"200": 1}  # nothing was reset
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::1%lo",
+                                     "::ffff:127.0.0.1", None, ""])
+def test_a_reset_from_the_servers_own_machine_is_done(address):
+    """From loopback, over IPv4, IPv6 or a dual-stack socket (``--host ::``, where IPv4
+    peers appear as ``::ffff:127.0.0.1``); no address at all is a Unix socket, not a peer."""
+    status, text, counters = _reset_from(address)
+    assert (status, counters) == (200, {})
+    assert '"requests": 0' in text
+
+
+def test_a_single_process_server_reports_itself_as_one_worker(api):
+    """/_stats has the same "workers" section with one process as with --workers: one
+    worker, never restarted, nothing lost, its pid, and all the requests its own."""
+    get(int(api.origin.rsplit(":", 1)[1]), "/api/v2/pokemon/1")
+    stats = api.stats()
+    assert stats["requests"] >= 1
+    assert stats["workers"] == {"count": 1, "restarts": 0, "lost_in_flight": 0,
+                                "pids": [api.process.pid], "requests": [stats["requests"]]}

@@ -18,7 +18,6 @@ import ipaddress
 import json
 import os
 import re
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -50,9 +49,6 @@ STATS = web.AppKey("stats", Stats)
 PLAN = web.AppKey("plan", FaultPlan)
 LIMITER = web.AppKey("limiter", RateLimiter | None)
 POKEDEX = web.AppKey("pokedex", Pokedex)
-# Connections that have carried an API request, for a server not started by ``runner`` (whose
-# protocol marks its connections itself); counted once each in ``connections_opened``.
-CONNECTIONS = web.AppKey("connections", weakref.WeakSet)
 RESOURCES = web.AppKey("resources", dict[str, dict[int, str]])
 BODIES = web.AppKey("bodies", BodyCache)
 WAKEUPS = web.AppKey("wakeups", Wakeups)
@@ -127,7 +123,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     # Arrival is when the request's bytes reached the socket (``runner`` stamps it on the
     # connection's protocol), not when this middleware gets its turn: in a burst, parsing the
     # others first must not be added to the simulated latency. Without a stamp (a server not
-    # started by ``runner``): now.
+    # started by ``runner``, or a connection already gone): now.
     now = loop.time()
     client = stats.arrive(request.headers.get(CLIENT_HEADER), request.remote)
     try:
@@ -142,9 +138,6 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
                 stats.connections_opened += 1
         else:
             arrived = now
-            if transport is not None and transport not in app[CONNECTIONS]:
-                app[CONNECTIONS].add(transport)
-                stats.connections_opened += 1
 
         limiter = app[LIMITER]
         if limiter is not None:
@@ -413,9 +406,12 @@ async def reset_stats(request: web.Request) -> web.Response:
 
 def _is_loopback(address: str | None) -> bool:
     try:
-        return ipaddress.ip_address((address or "").split("%")[0]).is_loopback
-    except ValueError:  # a Unix socket or no address: not a remote peer
-        return address is None or not address
+        # A zone (``::1%lo``) is part of an IPv6 address to ipaddress since Python 3.9. On a
+        # dual-stack socket (``--host ::``) an IPv4 peer is ``::ffff:127.0.0.1``.
+        ip = ipaddress.ip_address(address or "")
+        return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+    except ValueError:  # a Unix socket or no address (None, ""): not a remote peer
+        return not address
 
 
 # --------------------------------------------------------------------------- the app
@@ -438,7 +434,6 @@ def create_app(settings: ServerSettings | None = None, *, link: Link | None = No
         app[STATS] = RemoteStats(link)  # type: ignore[assignment]
         app[PLAN] = FaultPlan(settings, take=remote_take(link))
         app[LIMITER] = RemoteLimiter(link) if settings.rate_limit else None  # type: ignore[assignment]
-    app[CONNECTIONS] = weakref.WeakSet()
     app[BODIES] = BodyCache()
     app[WAKEUPS] = Wakeups(batch=link.batch if link is not None else None)
     app[ROOTS] = {}
