@@ -38,8 +38,8 @@ BIN = Path(sys.executable).parent
 # costs little. A surviving mutant runs them all: that is where the time goes.
 TARGETS: dict[str, list[str]] = {
     "helpers/server/app.py": [
-        "tests/test_api.py", "tests/test_app_routes.py", "tests/test_malformed.py",
-        "tests/test_text_api.py",
+        "tests/test_app_routes.py", "tests/test_api.py", "tests/test_malformed.py",
+        "tests/test_server_internals.py", "tests/test_text_api.py",
         "tests/test_server_edges.py", "tests/test_user_facing.py", "tests/test_faults_stats.py",
     ],
     "helpers/server/faults.py": [

@@ -89,3 +89,31 @@ def test_a_single_process_server_reports_itself_as_one_worker(api):
     assert stats["requests"] >= 1
     assert stats["workers"] == {"count": 1, "restarts": 0, "lost_in_flight": 0,
                                 "pids": [api.process.pid], "requests": [stats["requests"]]}
+
+
+def test_a_client_that_leaves_during_the_wait_leaves_no_error_in_the_log(caplog):
+    """Students press Ctrl-C mid-request all the time: the server finishes the wait, finds
+    the connection gone, counts the answer and logs nothing at ERROR (the instructor's
+    terminal stays readable)."""
+    import logging
+    import socket
+
+    from tests.conftest import serve, stats_of
+
+    async def main() -> dict:
+        async with serve(latency=0.2) as server:
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(b"GET /api/v2/pokemon/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                while (await stats_of(server))["in_flight"] == 0:
+                    await asyncio.sleep(0.005)
+            # Closed while the answer waits out its latency; wait until it was settled.
+            while (stats := await stats_of(server))["in_flight"]:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # let aiohttp finish its own bookkeeping and logging
+            return stats
+
+    with caplog.at_level(logging.DEBUG):
+        stats = asyncio.run(main())
+    assert stats["by_status"] == {"200": 1}
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]

@@ -18,7 +18,7 @@ import ipaddress
 import json
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -29,13 +29,11 @@ from .bodies import MAX_ROOTS, BodyCache
 from .faults import FaultPlan, RateLimiter, retry_after_header
 from .pokedex import Pokedex, Pokemon
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
+from .remote import Link, RemoteLimiter, RemoteStats, remote_take
 from .settings import ServerSettings
 from .sprites import sprite_handler
 from .stats import CLIENT_HEADER, ClientStats, Stats
 from .wakeups import Wakeups
-
-if TYPE_CHECKING:
-    from .remote import Link
 
 API_PREFIX = "/api/v2"
 TEXT_PREFIX = "/text"
@@ -91,10 +89,9 @@ def api_root(request: web.Request) -> str:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         addr = f"{sockname[0]}:{sockname[1]}" if sockname else request.app[SETTINGS].host
         return f"{request.scheme}://{addr}{API_PREFIX}"
-    root = f"{request.scheme}://{host}{API_PREFIX}"
-    if len(roots) >= MAX_ROOTS:
+    roots[host] = root = f"{request.scheme}://{host}{API_PREFIX}"
+    if len(roots) > MAX_ROOTS:
         del roots[next(iter(roots))]
-    roots[host] = root
     return root
 
 
@@ -116,7 +113,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if host is not None and host not in app[ROOTS] and not _HOST.fullmatch(host):
         return plain(400, "Bad Request")
     path = request.path
-    if path.startswith("/_") and path.split("/", 2)[1] in UNCOUNTED:
+    if path.split("/")[1] in UNCOUNTED:
         return await _answer(handler, request)
     settings, stats = app[SETTINGS], app[STATS]
     loop = asyncio.get_running_loop()
@@ -131,7 +128,7 @@ async def simulate(request: web.Request, handler: Handler) -> web.StreamResponse
         # only read /_stats (the launcher's own calls, one each) never inflate the count.
         transport = request.transport
         protocol = transport.get_protocol() if transport is not None else None
-        if type(protocol) is StampingProtocol:
+        if isinstance(protocol, StampingProtocol):
             arrived = min(protocol.arrived, now)
             if not protocol.counted:
                 protocol.counted = True
@@ -429,8 +426,6 @@ def create_app(settings: ServerSettings | None = None, *, link: Link | None = No
         app[PLAN] = FaultPlan(settings)
         app[LIMITER] = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     else:
-        from .remote import RemoteLimiter, RemoteStats, remote_take
-
         app[STATS] = RemoteStats(link)  # type: ignore[assignment]
         app[PLAN] = FaultPlan(settings, take=remote_take(link))
         app[LIMITER] = RemoteLimiter(link) if settings.rate_limit else None  # type: ignore[assignment]
