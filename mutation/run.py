@@ -240,16 +240,16 @@ def judgements() -> dict[tuple[str, str, str], str]:
     return verdicts
 
 
-def verdict_of(survivor: dict, verdicts: dict[tuple[str, str, str], str]) -> str:
-    """The judgement of one survivor, or "" when SURVIVORS.md has none for it. The table may
-    leave out a trailing comment: its text need only begin the mutated line."""
+def verdict_of(survivor: dict, verdicts: dict[tuple[str, str, str], str]) -> tuple[str, ...]:
+    """The judgement of one survivor and its row's key, or () when SURVIVORS.md has none for
+    it. The table may leave out a trailing comment: its text need only begin the line."""
     added = [d[1:] for d in survivor["diff"].splitlines()
              if d.startswith("+") and not d.startswith("+++")]
     mutated = " ".join((added[0] if added else "(line removed)").split())
     where = f"{survivor['module']}:{survivor['line']}"
-    return next((verdict for (w, op, text), verdict in verdicts.items()
-                 if (w, op) == (where, survivor["operator"])
-                 and mutated.startswith(" ".join(text.split()))), "")
+    return next(((verdict, *key) for key, verdict in verdicts.items()
+                 if key[:2] == (where, survivor["operator"])
+                 and mutated.startswith(" ".join(key[2].split()))), ())
 
 
 def forget_survivors(session: Path, everyone: bool = False) -> int:
@@ -357,11 +357,12 @@ def report(outcomes: list[Outcome]) -> int:
     killed = sum(o.killed for o in outcomes)
     total = sum(o.total for o in outcomes)
     verdicts = judgements()
-    unjudged = 0
+    unjudged, used = 0, set()
     for o in outcomes:
         for s in o.survived:
-            verdict = verdict_of(s, verdicts)
+            verdict, *key = verdict_of(s, verdicts) or ("",)
             unjudged += not verdict
+            used.add(tuple(key))
             print(f"\nSURVIVED {s['module']}:{s['line']} {s['operator']} #{s['occurrence']}"
                   f"  [{verdict or 'NOT JUDGED in mutation/SURVIVORS.md'}]")
             print("\n".join("    " + d for d in s["diff"].splitlines()
@@ -381,6 +382,10 @@ def report(outcomes: list[Outcome]) -> int:
     if stale:
         print(f"stale (run them again for a true score): {' '.join(stale)}")
     print(f"survivors not judged in mutation/SURVIVORS.md: {unjudged}")
+    run = {o.module for o in outcomes}
+    unused = [k for k in verdicts if k not in used and k[0].split(":")[0] in run]
+    for where, operator, mutated in unused:
+        print(f"  a verdict that matches no survivor any more: {where} {operator} `{mutated}`")
     summary = {
         "killed": killed, "total": total, "score": score, "stale": stale, "unjudged": unjudged,
         "modules": [{"module": o.module, "killed": o.killed, "survived": len(o.survived),
