@@ -167,9 +167,8 @@ def start_local_api(
         slow_rate=slow_rate, slow_seconds=slow_seconds, rate_limit=rate_limit,
         sprite_kb=sprite_kb, text_api_key=key,
     )
-    args = [sys.executable, "-m", "helpers.server", "--managed", *_flags(settings)]
-    if workers != 1:
-        args += ["--workers", str(workers)]
+    args = [sys.executable, "-m", "helpers.server", "--managed", *_flags(settings),
+            "--workers", str(workers)]
     env = dict(os.environ)
     env["TEXT_API_KEY"] = key  # by environment, not argv: argv is visible to every user
     package_root = str(Path(__file__).resolve().parent.parent)
@@ -178,11 +177,15 @@ def start_local_api(
     # Out of the terminal's process group, so Ctrl-C in a console reaches the parent only:
     # a new session on POSIX, a new process group on Windows. Each system ignores the other's
     # option (Windows ignores start_new_session; POSIX accepts creationflags only when 0).
-    process = subprocess.Popen(
-        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-        start_new_session=True,
-        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-    )
+    try:
+        process = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+            start_new_session=True,
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+        )
+    except BaseException:
+        log.close()  # no child to write it (an interpreter that cannot be run, say)
+        raise
     first_line = _read_first_line(process, timeout)
     if not first_line.startswith("http"):
         _shutdown(process, log, keep_log=True)

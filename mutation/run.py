@@ -75,6 +75,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_cli.py::test_every_launcher_option_reaches_the_server",
         "tests/test_launcher_cli.py", "tests/test_cli.py",
         "tests/test_user_facing.py::test_stop_returns_promptly",
+        "tests/test_workers.py::test_workers_option_is_checked",
         # The command line's own checks, which never go through the launcher:
         "--deselect=tests/test_launcher_cli.py::test_bad_option_values_are_argparse_errors",
         "--deselect=tests/test_launcher_cli.py::test_help_documents_every_option",

@@ -449,3 +449,41 @@ def test_start_gives_up_after_fifteen_seconds_by_default(monkeypatch, tmp_path):
     monkeypatch.setattr(helpers.launcher, "_clock", _JumpingClock())
     with pytest.raises(RuntimeError, match=r"^the local API did not start within 15\.0 s$"):
         start_local_api()
+
+
+class _Spawned(Exception):
+    """Raised by a stand-in for Popen: the launcher got as far as starting the child."""
+
+
+@pytest.mark.parametrize("workers", [0, 65, -1, True, 2.0, "2", None])
+def test_workers_must_be_a_whole_number_from_1_to_64(workers, monkeypatch):
+    def popen(*args, **kwargs):
+        raise _Spawned(args[0])
+
+    monkeypatch.setattr(helpers.launcher.subprocess, "Popen", popen)
+    with pytest.raises(ValueError, match=r"^workers must be an integer from 1 to 64, got "):
+        start_local_api(workers=workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 64])
+def test_every_allowed_number_of_workers_reaches_the_server(workers, monkeypatch):
+    """Up to 64 is passed on as ``--workers N`` (the child is not started here: 64 processes
+    would prove nothing more)."""
+    def popen(*args, **kwargs):
+        raise _Spawned(args[0])
+
+    monkeypatch.setattr(helpers.launcher.subprocess, "Popen", popen)
+    with pytest.raises(_Spawned) as spawned:
+        start_local_api(workers=workers)
+    command = spawned.value.args[0]
+    assert command[command.index("--workers") + 1] == str(workers)
+
+
+def test_a_start_that_cannot_run_the_interpreter_leaks_no_file(monkeypatch, tmp_path):
+    """The server's log file is opened before the child starts: when the child cannot even
+    be started, the launcher closes it again (a notebook retrying would pile up files)."""
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError) as failed:
+        start_local_api()
+    assert set(os.listdir("/proc/self/fd")) - before == set(), failed  # keeps the frames alive
