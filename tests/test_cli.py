@@ -280,3 +280,48 @@ def test_a_server_that_never_answers_times_out_with_a_clear_error(monkeypatch, t
         start_local_api(timeout=2.0)
     elapsed = time.perf_counter() - start
     assert 2.0 <= elapsed < 20  # the timeout, then the stop (5 s wait for EOF, then SIGTERM)
+
+
+@pytest.mark.parametrize(("given", "workers"), [([], 1), (["--workers", "1"], 1),
+                                                (["--workers", "64"], 64),
+                                                (["--workers", "auto"], 6)])
+def test_workers_from_the_command_line(given, workers, monkeypatch):
+    """``--workers`` takes 1 to 64, or ``auto`` for one per core (6 cores here, faked)."""
+    from helpers.server import cli
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert cli.build_parser().parse_args(given).workers == workers
+
+
+def test_workers_auto_is_one_where_the_cores_cannot_be_counted(monkeypatch):
+    from helpers.server import cli
+
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # os.cpu_count() may say "unknown"
+    assert cli.build_parser().parse_args(["--workers", "auto"]).workers == 1
+
+
+@pytest.mark.parametrize(("value", "message"), [("0", "must be from 1 to 64, got 0"),
+                                                ("65", "must be from 1 to 64, got 65"),
+                                                ("-2", "must be from 1 to 64, got -2"),
+                                                ("two", "'two' is not a whole number or 'auto'")])
+def test_workers_out_of_range_is_a_usage_error(value, message, capsys):
+    from helpers.server import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(["--workers", value])
+    assert exited.value.code == 2
+    assert f"argument --workers: {message}" in capsys.readouterr().err
+
+
+def test_a_failing_worker_is_an_error_with_status_2(monkeypatch, capsys):
+    """What the supervisor reports (a worker that exited, workers that never listened) is
+    printed as one line, and the server exits with status 2, not a traceback."""
+    from helpers.server import cli, workers
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("worker 1 exited with code 3 before it listened")
+
+    monkeypatch.setattr(workers, "supported", lambda: None)
+    monkeypatch.setattr(workers, "run", fail)
+    assert cli.main(["--workers", "2", "--port", "0"]) == 2
+    assert capsys.readouterr().err == "error: worker 1 exited with code 3 before it listened\n"

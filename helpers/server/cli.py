@@ -181,9 +181,15 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 async def _serve(settings: ServerSettings, managed: bool, show_key: bool) -> None:
     server = await runner.start(settings)
-    print(server.base_url, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Signals are handled before the URL is printed: whoever reads the URL may signal at once.
+    for sig in (signal.SIGTERM,) if managed else (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: no signal handlers in loops
+            pass
+    print(server.base_url, flush=True)
     if managed:
         threading.Thread(target=_wait_for_eof, args=(loop, stop), daemon=True).start()
     else:
@@ -197,11 +203,6 @@ async def _serve(settings: ServerSettings, managed: bool, show_key: bool) -> Non
             "    Press Ctrl-C to stop.",
         ]
         print("\n".join(line for line in lines if line), flush=True)
-    for sig in (signal.SIGTERM,) if managed else (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: no signal handlers in loops
-            pass
     try:
         await stop.wait()
     finally:
