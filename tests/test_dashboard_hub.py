@@ -8,7 +8,10 @@ second, shutdown) is tested through a server in ``test_dashboard.py``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 
 from helpers.server.dashboard import Hub
 from helpers.server.stats import Stats
@@ -134,3 +137,27 @@ def test_a_new_hub_has_an_empty_chart():
     """Before the first sample the history is empty, not an error."""
     clock = Clock()
     assert _samples(clock.hub) == []
+
+
+def test_after_the_loop_was_blocked_the_samples_skip_ahead_instead_of_bunching():
+    """A server busy for a whole second (a blocked event loop) must not then send the page a
+    burst of catch-up frames drawn at one instant: the hub's schedule skips the missed ticks.
+    Each tick is due on a fifth-of-a-second grid after the previous one, so any three
+    consecutive samples span more than a fifth of a second, however late the loop is."""
+    async def main() -> list[list[float]]:
+        stats = Stats()
+        hub = Hub(stats, stats.as_dict)
+        task = asyncio.create_task(hub.run())
+        await asyncio.sleep(0.3)
+        time.sleep(1.0)  # the loop is blocked: about five ticks are missed
+        await asyncio.sleep(0.7)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return _samples(hub)
+
+    samples = asyncio.run(main())
+    times = [s[0] for s in samples]
+    assert times[-1] >= 1.9
+    spans = [later - earlier for earlier, later in zip(times, times[2:], strict=False)]
+    assert min(spans) > FIFTH - 0.002, times  # t is rounded to the millisecond
