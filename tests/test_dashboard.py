@@ -319,6 +319,10 @@ def test_a_viewer_that_stops_reading_is_cut_and_does_not_hold_up_shutdown(monkey
 
 
 def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout(monkeypatch):
+    """A laptop whose tab stopped reading is disconnected: it no longer counts as a viewer,
+    and the server lets go of its connection at once, with the megabytes of frames it never
+    read (a graceful close would wait for them to drain, that is forever). The connections
+    are counted through aiohttp's ``Server.connections``: no response can show them."""
     monkeypatch.setattr(dashboard, "WRITE_TIMEOUT", 0.5)
 
     async def main():
@@ -328,11 +332,17 @@ def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout(monkeypatch)
             deadline = time.monotonic() + 5
             while hub.viewers and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+            aiohttp_server = server.runner.server
+            assert aiohttp_server is not None
+            while aiohttp_server.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            left = len(aiohttp_server.connections)
             sock.close()
-            return hub.viewers, hub.transports
+            return hub.viewers, hub.transports, left
 
-    viewers, transports = asyncio.run(main())
+    viewers, transports, connections = asyncio.run(main())
     assert viewers == 0 and transports == set()
+    assert connections == 0
 
 
 @pytest.mark.parametrize("address, allowed", [
