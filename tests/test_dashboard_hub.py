@@ -117,6 +117,18 @@ def test_requests_per_second_is_over_the_time_the_samples_really_span():
     assert late.hub.rate() == 33.3
 
 
+def test_two_samples_in_the_same_millisecond_give_a_rate_of_zero_not_a_crash():
+    """After a blocked loop, the late tick and the next one can fall in the same millisecond
+    (sample times are in milliseconds): the rate over no time is shown as 0, and the frame
+    is still sent (a division by zero would stop the dashboard's sampling for good)."""
+    clock = Clock()
+    clock.tick()
+    clock.tick(5, after=0.0004)
+    assert clock.hub.rate() == 0.0
+    clock.tick(5)
+    assert clock.hub.rate() == 50.0  # 10 requests over the 0.2 s the three samples span
+
+
 def test_a_page_opened_late_gets_the_last_minute_of_samples():
     """The chart covers the last 60 s: after two minutes of samples, the history a new page
     receives spans exactly one minute, ends with the newest sample and says so."""
