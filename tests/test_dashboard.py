@@ -283,6 +283,14 @@ def test_other_dashboard_paths_are_404_and_not_counted(api, path):
     assert api.stats()["requests"] == before
 
 
+def test_head_on_the_event_stream_is_refused(api):
+    """A HEAD request cannot receive frames: it is refused (405) instead of being answered
+    with the headers of a stream that never ends and holds one of the viewer slots."""
+    r = requests.head(api.origin + dashboard.EVENTS_PATH, timeout=10)
+    assert r.status_code == 405
+    assert "GET" in r.headers["Allow"]
+
+
 async def _stalled_viewer(server: runner.RunningServer) -> socket.socket:
     """A viewer that never reads, while every frame weighs a megabyte: its buffers fill up."""
     hub = server.runner.app[dashboard.HUB]

@@ -8,6 +8,8 @@ second, shutdown) is tested through a server in ``test_dashboard.py``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import types
 
@@ -202,3 +204,48 @@ def test_after_the_loop_was_blocked_the_missed_frames_are_skipped(monkeypatch):
     instant, and no shift of every later frame."""
     assert _run(monkeypatch, [0, 1.05, 0, 0]) == [0.2, 1.45, 1.6, 1.8]
     assert _run(monkeypatch, [0, 0.25, 0, 0]) == [0.2, 0.65, 0.8, 1.0]
+
+
+def test_each_frame_is_built_once_for_all_viewers_and_never_for_nobody():
+    """The hub encodes each frame once, however many browsers watch, and builds none while
+    nobody watches; closing it (the server stopping) ends every viewer's stream. Viewers are
+    counted by the event-stream handler in ``hub.viewers``; here two are counted by hand."""
+    async def main() -> tuple[int, list[bytes], list[int], list[bool]]:
+        stats = Stats()
+        built: list[int] = []
+
+        def body() -> dict:
+            built.append(1)
+            return stats.as_dict()
+
+        hub = Hub(stats, body)
+        task = asyncio.create_task(hub.run())
+        try:
+            while len(_samples(hub)) < 2:  # two frames' time with nobody watching
+                await asyncio.sleep(0.05)
+            unwatched = len(built)
+            hub.viewers = 2
+            first, second = hub.frames(), hub.frames()
+            frames = list(await asyncio.gather(anext(first), anext(second)))
+            once = [len(built)]
+            hub.close()
+            ended = []
+            for stream in (first, second):
+                try:
+                    await anext(stream)
+                    ended.append(False)
+                except StopAsyncIteration:
+                    ended.append(True)
+            return unwatched, frames, once, ended
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    unwatched, frames, once, ended = asyncio.run(main())
+    assert unwatched == 0
+    assert frames[0] is frames[1]  # the same bytes, encoded once
+    name, data = _event(frames[0])
+    assert name == "message" and set(data) == {"sample", "rps", "stats"}
+    assert once == [1]
+    assert ended == [True, True]
