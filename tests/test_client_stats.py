@@ -185,6 +185,10 @@ def test_merge_client_dicts_adds_counts():
     assert merged["alice"] == {"requests": 5, "in_flight": 1, "peak_in_flight": 5,
                                "too_many": 1, "errors": 1, "dropped": 0,
                                "by_status": {"200": 2, "429": 1, "500": 1}}
+    # Listed in order of status, as one process's /_stats lists them, whatever the order of
+    # the parts (b lists 500 first).
+    assert merge_client_dicts([b, a])["alice"] == merged["alice"]
+    assert list(merge_client_dicts([b, a])["alice"]["by_status"]) == ["200", "429", "500"]
     assert merged["bob"] == b["bob"]
     assert merge_client_dicts([]) == {}
 
