@@ -86,6 +86,19 @@ def test_counts_per_client_add_up_to_the_totals():
     assert json.loads(json.dumps(body)) == body
 
 
+def test_a_client_only_ever_refused_ran_nothing():
+    """A laptop whose every request got 429 at the door (capacity full) shows on the
+    dashboard with its requests and 429s, and with nothing in flight ever: peak 0."""
+    stats = Stats()
+    for _ in range(2):
+        stats.count(429, stats.arrive("late", "10.0.0.9"))
+    assert stats.as_dict()["clients"]["late"] == {
+        "requests": 2, "in_flight": 0, "peak_in_flight": 0, "too_many": 2, "errors": 0,
+        "dropped": 0, "by_status": {"429": 2},
+    }
+    assert stats.as_dict()["peak_in_flight"] == 0
+
+
 def test_at_most_max_clients_the_least_recently_seen_forgotten_first():
     stats = Stats()
     assert stats.max_clients == MAX_CLIENTS == 256
