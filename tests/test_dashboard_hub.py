@@ -63,6 +63,14 @@ def test_a_sample_holds_the_arrivals_of_its_fifth_of_a_second():
     assert clock.tick(4)[1] == 4
 
 
+def test_a_server_nobody_uses_charts_zeros():
+    """A fresh server's first samples: nothing arrived, no peak, nothing in flight."""
+    clock = Clock()
+    assert clock.tick() == [0.2, 0, 0, 0]
+    assert clock.tick() == [0.4, 0, 0, 0]
+    assert clock.hub.rate() == 0.0
+
+
 def test_a_sample_holds_the_peak_of_its_interval_and_what_is_in_flight_at_its_end():
     """``[t, arrived, peak, in_flight]``: a burst of 3 that is over before the sample still
     shows as a peak of 3; one request still running shows as 1 in flight."""
