@@ -146,6 +146,19 @@ def test_eviction_prefers_a_client_with_nothing_in_flight():
     assert stats.peak_in_flight == 3
 
 
+def test_eviction_looks_only_at_the_few_oldest_clients():
+    """Bounded work per new name: when the oldest clients are all busy, eviction does not
+    search the whole table for an idle one; the least recently seen goes."""
+    stats = Stats(max_clients=50)
+    for i in range(49):
+        stats.enter(stats.arrive(f"busy-{i}"))
+    stats.arrive("idle")  # the only idle client, behind 49 busy ones
+    stats.arrive("new")
+    assert "busy-0" not in stats.clients
+    assert "idle" in stats.clients and "new" in stats.clients
+    assert len(stats.clients) == 50
+
+
 def test_a_flood_of_names_costs_bounded_memory():
     stats = Stats()
     for i in range(5000):
