@@ -107,6 +107,19 @@ def test_a_client_only_ever_refused_ran_nothing():
     assert stats.as_dict()["peak_in_flight"] == 0
 
 
+def test_errors_are_every_5xx_and_every_drop():
+    """A client's ``errors`` column counts any 5xx answer (not only 500) and every drop;
+    4xx answers, even the last of them, are the client's own mistakes and never count."""
+    stats = Stats()
+    for status in (500, 502, 503, 599, 404, 429, 499):
+        client = stats.arrive("bob")
+        stats.count(status, client)
+    stats.drop(stats.arrive("bob"))
+    bob = stats.as_dict()["clients"]["bob"]
+    assert bob["errors"] == 4 + 1
+    assert bob["too_many"] == 1
+
+
 def test_at_most_max_clients_the_least_recently_seen_forgotten_first():
     stats = Stats()
     assert stats.max_clients == MAX_CLIENTS == 256
