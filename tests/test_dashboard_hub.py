@@ -201,9 +201,9 @@ def _run(monkeypatch, lateness: list[float]) -> list[float]:
 
 
 def test_frames_keep_their_schedule_when_each_wake_up_is_late(monkeypatch):
-    """No drift: a loop that always wakes 30 ms late still draws a sample every fifth of a
-    second after the start (each 30 ms late), not one every 230 ms."""
-    assert _run(monkeypatch, [0.03] * 5) == [0.23, 0.43, 0.63, 0.83, 1.03]
+    """No drift: a loop that always wakes 3 ms late still draws a sample every fifth of a
+    second after the start (each 3 ms late, to the millisecond), not one every 203 ms."""
+    assert _run(monkeypatch, [0.003] * 5) == [0.203, 0.403, 0.603, 0.803, 1.003]
 
 
 def test_after_the_loop_was_blocked_the_missed_frames_are_skipped(monkeypatch):
