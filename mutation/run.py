@@ -54,8 +54,8 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_cli.py::test_every_launcher_option_reaches_the_server",
     ],
     "helpers/server/stats.py": [
-        "tests/test_server_edges.py", "tests/test_faults_stats.py", "tests/test_client_stats.py",
-        "tests/test_dashboard.py",
+        "tests/test_client_stats.py", "tests/test_dashboard_hub.py", "tests/test_server_edges.py",
+        "tests/test_faults_stats.py", "tests/test_dashboard.py",
     ],
     "helpers/server/cli.py": [
         "tests/test_cli.py",
@@ -100,7 +100,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_dataset.py",
     ],
     "helpers/server/dashboard.py": [
-        "tests/test_dashboard.py", "tests/test_client_stats.py",
+        "tests/test_dashboard_hub.py", "tests/test_dashboard.py", "tests/test_client_stats.py",
         "tests/test_workers.py::test_the_dashboard_of_any_worker_shows_the_whole_server",
     ],
     "helpers/server/lan.py": ["tests/test_lan.py"],

@@ -45,6 +45,14 @@ def test_client_key_without_a_usable_name_is_the_address(name):
     assert client_key(name, None) == "unknown"
 
 
+def test_a_name_of_64_characters_is_kept_whole_a_longer_one_is_cut_to_64():
+    """The documented limit on what the dashboard shows of an ``X-Client-Name``: 64 printable
+    characters (written out here, as the limit a student can rely on)."""
+    assert client_key("n" * 64, "10.0.0.7") == "n" * 64
+    assert client_key("n" * 63 + "é", "10.0.0.7") == "n" * 63 + "é"
+    assert client_key("n" * 65, "10.0.0.7") == "n" * 64
+
+
 def test_a_cut_name_is_cut_before_cleaning_so_its_length_is_bounded():
     key = client_key("\x01" * 1000, "10.0.0.7")
     assert key == "?" * MAX_NAME_LENGTH
@@ -86,6 +94,32 @@ def test_counts_per_client_add_up_to_the_totals():
     assert json.loads(json.dumps(body)) == body
 
 
+def test_a_client_only_ever_refused_ran_nothing():
+    """A laptop whose every request got 429 at the door (capacity full) shows on the
+    dashboard with its requests and 429s, and with nothing in flight ever: peak 0."""
+    stats = Stats()
+    for _ in range(2):
+        stats.count(429, stats.arrive("late", "10.0.0.9"))
+    assert stats.as_dict()["clients"]["late"] == {
+        "requests": 2, "in_flight": 0, "peak_in_flight": 0, "too_many": 2, "errors": 0,
+        "dropped": 0, "by_status": {"429": 2},
+    }
+    assert stats.as_dict()["peak_in_flight"] == 0
+
+
+def test_errors_are_every_5xx_and_every_drop():
+    """A client's ``errors`` column counts any 5xx answer (not only 500) and every drop;
+    4xx answers, even the last of them, are the client's own mistakes and never count."""
+    stats = Stats()
+    for status in (500, 502, 503, 599, 404, 429, 499):
+        client = stats.arrive("bob")
+        stats.count(status, client)
+    stats.drop(stats.arrive("bob"))
+    bob = stats.as_dict()["clients"]["bob"]
+    assert bob["errors"] == 4 + 1
+    assert bob["too_many"] == 1
+
+
 def test_at_most_max_clients_the_least_recently_seen_forgotten_first():
     stats = Stats()
     assert stats.max_clients == MAX_CLIENTS == 256
@@ -123,6 +157,19 @@ def test_eviction_prefers_a_client_with_nothing_in_flight():
     assert stats.in_flight == 2
     stats.enter(newest)
     assert stats.peak_in_flight == 3
+
+
+def test_eviction_looks_only_at_the_few_oldest_clients():
+    """Bounded work per new name: when the oldest clients are all busy, eviction does not
+    search the whole table for an idle one; the least recently seen goes."""
+    stats = Stats(max_clients=50)
+    for i in range(49):
+        stats.enter(stats.arrive(f"busy-{i}"))
+    stats.arrive("idle")  # the only idle client, behind 49 busy ones
+    stats.arrive("new")
+    assert "busy-0" not in stats.clients
+    assert "idle" in stats.clients and "new" in stats.clients
+    assert len(stats.clients) == 50
 
 
 def test_a_flood_of_names_costs_bounded_memory():
@@ -170,8 +217,9 @@ def test_take_window_peak_sees_a_burst_between_two_samples():
     for c in clients:
         stats.leave(c)
     assert stats.in_flight == 0
+    stats.enter(stats.arrive("alice"))  # one more starts before the sample is taken
     assert stats.take_window_peak() == 5
-    assert stats.take_window_peak() == 0  # the next window starts from what is in flight now
+    assert stats.take_window_peak() == 1  # the next window starts from what is in flight now
 
 
 def test_merge_client_dicts_adds_counts():
@@ -185,6 +233,10 @@ def test_merge_client_dicts_adds_counts():
     assert merged["alice"] == {"requests": 5, "in_flight": 1, "peak_in_flight": 5,
                                "too_many": 1, "errors": 1, "dropped": 0,
                                "by_status": {"200": 2, "429": 1, "500": 1}}
+    # Listed in order of status, as one process's /_stats lists them, whatever the order of
+    # the parts (b lists 500 first).
+    assert merge_client_dicts([b, a])["alice"] == merged["alice"]
+    assert list(merge_client_dicts([b, a])["alice"]["by_status"]) == ["200", "429", "500"]
     assert merged["bob"] == b["bob"]
     assert merge_client_dicts([]) == {}
 

@@ -283,6 +283,14 @@ def test_other_dashboard_paths_are_404_and_not_counted(api, path):
     assert api.stats()["requests"] == before
 
 
+def test_head_on_the_event_stream_is_refused(api):
+    """A HEAD request cannot receive frames: it is refused (405) instead of being answered
+    with the headers of a stream that never ends and holds one of the viewer slots."""
+    r = requests.head(api.origin + dashboard.EVENTS_PATH, timeout=10)
+    assert r.status_code == 405
+    assert "GET" in r.headers["Allow"]
+
+
 async def _stalled_viewer(server: runner.RunningServer) -> socket.socket:
     """A viewer that never reads, while every frame weighs a megabyte: its buffers fill up."""
     hub = server.runner.app[dashboard.HUB]
@@ -319,6 +327,10 @@ def test_a_viewer_that_stops_reading_is_cut_and_does_not_hold_up_shutdown(monkey
 
 
 def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout(monkeypatch):
+    """A laptop whose tab stopped reading is disconnected: it no longer counts as a viewer,
+    and the server lets go of its connection at once, with the megabytes of frames it never
+    read (a graceful close would wait for them to drain, that is forever). The connections
+    are counted through aiohttp's ``Server.connections``: no response can show them."""
     monkeypatch.setattr(dashboard, "WRITE_TIMEOUT", 0.5)
 
     async def main():
@@ -328,11 +340,17 @@ def test_a_viewer_that_stops_reading_is_cut_after_the_write_timeout(monkeypatch)
             deadline = time.monotonic() + 5
             while hub.viewers and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+            aiohttp_server = server.runner.server
+            assert aiohttp_server is not None
+            while aiohttp_server.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            left = len(aiohttp_server.connections)
             sock.close()
-            return hub.viewers, hub.transports
+            return hub.viewers, hub.transports, left
 
-    viewers, transports = asyncio.run(main())
+    viewers, transports, connections = asyncio.run(main())
     assert viewers == 0 and transports == set()
+    assert connections == 0
 
 
 @pytest.mark.parametrize("address, allowed", [

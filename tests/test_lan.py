@@ -27,3 +27,15 @@ def test_loopback_addresses_are_never_offered(monkeypatch):
     monkeypatch.setattr(lan.socket, "getaddrinfo", lambda *a, **k: [
         (2, 1, 6, "", ("127.0.1.1", 0)), (2, 1, 6, "", ("192.0.2.5", 0))])
     assert lan.room_addresses() == ["192.0.2.5"]
+
+
+def test_a_machine_whose_name_does_not_resolve_gets_the_how_to_banner(monkeypatch):
+    """A laptop whose own host name is not in DNS (common on a room's Wi-Fi): the server
+    still starts, and the banner tells the instructor how to find the address."""
+    def unresolvable(*args, **kwargs):
+        raise lan.socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(lan.socket, "getaddrinfo", unresolvable)
+    assert lan.room_addresses() == []
+    banner = lan.room_banner("0.0.0.0", 8000)
+    assert banner is not None and "<this machine's address>:8000" in banner

@@ -82,7 +82,6 @@ class Hub:
         self._samples: deque[list[float | int]] = deque(maxlen=round(HISTORY / INTERVAL) + 1)
         self._last_requests = 0
         self._next: asyncio.Future[bytes | None] | None = None
-        self._closed = False
         self._start = 0.0
         self.viewers = 0
         self.transports: set[asyncio.BaseTransport] = set()
@@ -133,7 +132,7 @@ class Hub:
 
     async def frames(self) -> AsyncIterator[bytes]:
         """Each new frame, until the hub closes."""
-        while not self._closed and self._next is not None:
+        while self._next is not None:
             # Shielded: a viewer that goes away must not cancel the frame the others wait for.
             frame = await asyncio.shield(self._next)
             if frame is None:
@@ -147,7 +146,6 @@ class Hub:
         cut after :data:`SHUTDOWN_GRACE` seconds, so stopping the server never waits for it
         (aiohttp would wait up to a minute).
         """
-        self._closed = True
         if self._next is not None and not self._next.done():
             self._next.set_result(None)
         if self.transports:
