@@ -117,3 +117,31 @@ def test_a_client_that_leaves_during_the_wait_leaves_no_error_in_the_log(caplog)
     assert stats["by_status"] == {"200": 1}
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+def test_a_dropped_request_fails_only_after_its_latency():
+    """A drop looks like a network that loses the answer: the connection closes when the
+    answer would have come, not at once (a client's timeout logic sees a real wait)."""
+    import socket
+    import time
+
+    from tests.conftest import serve, stats_of
+
+    async def main() -> tuple[float, dict]:
+        async with serve(latency=0.3, drop_rate=1.0) as server:
+            def request() -> float:
+                start = time.perf_counter()
+                with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                    sock.sendall(b"GET /api/v2/pokemon/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                    try:
+                        assert sock.recv(65536) == b""  # closed without a byte of answer
+                    except ConnectionResetError:
+                        pass
+                return time.perf_counter() - start
+
+            elapsed = await asyncio.to_thread(request)
+            return elapsed, await stats_of(server)
+
+    elapsed, stats = asyncio.run(main())
+    assert stats["dropped"] == 1 and stats["requests"] == 1
+    assert elapsed >= 0.3 - 0.02, elapsed  # a lower bound: a busy machine only adds to it
