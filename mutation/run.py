@@ -100,12 +100,12 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_workers.py::test_the_dashboard_of_any_worker_shows_the_whole_server",
     ],
     "helpers/server/lan.py": ["tests/test_lan.py"],
-    "helpers/server/ledger.py": ["tests/test_workers.py"],
-    "helpers/server/remote.py": ["tests/test_workers.py"],
+    "helpers/server/ledger.py": ["tests/test_ledger.py", "tests/test_workers.py"],
+    "helpers/server/remote.py": ["tests/test_ledger.py", "tests/test_workers.py"],
     "helpers/server/sprites.py": ["tests/test_sprites.py"],
     "helpers/server/wakeups.py": ["tests/test_server_internals.py", "tests/test_api.py"],
     "helpers/server/workers.py": [
-        "tests/test_workers.py",
+        "tests/test_ledger.py", "tests/test_workers.py",
         "tests/test_launcher_cli.py::test_server_dies_with_its_parent_even_by_sigkill",
     ],
 }

@@ -1,0 +1,405 @@
+"""``--workers N`` in one process: the supervisor's ledger and the workers' side of it.
+
+What ``/_stats`` says with several workers is decided by the ledger (``helpers.server.ledger``)
+from the events the workers send (``helpers.server.remote``). Starting worker processes takes
+seconds, so these tests run the same code in this process: the ledger's protocol is called
+directly where a real worker's events are the point, and otherwise two worker apps (each with
+its own ``Link``, as a worker process has) serve real HTTP while a thread plays the
+supervisor's loop (``Supervisor.drain``). ``tests/test_workers.py`` keeps what only real
+processes show (SO_REUSEPORT, restarts, dying with the parent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import selectors
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from helpers.server import runner
+from helpers.server.app import STATS
+from helpers.server.ledger import MAX_MESSAGE, Ledger, decode, socket_pair
+from helpers.server.remote import Link, remote_take
+from helpers.server.settings import ServerSettings
+from helpers.server.workers import Supervisor, _encode_answer
+from tests.conftest import ROOT, TEST_KEY, serve
+
+ADDR = "127.0.0.1"
+
+
+def _ledger(workers: int = 2, **options: object) -> Ledger:
+    return Ledger(ServerSettings(text_api_key=TEST_KEY, **options), workers)  # type: ignore[arg-type]
+
+
+def _ask(ledger: Ledger, worker: int, name: str, *args: object) -> object:
+    """A worker's question, as a real one sends it: the ledger's answer."""
+    [(seq, answer)] = ledger.apply(worker, [("?", 7, name, *args)])
+    assert seq == 7
+    return answer
+
+
+# --------------------------------------------------------------------------- the ledger's protocol
+
+
+def test_events_of_two_workers_add_up_to_one_servers_counters():
+    """Whatever worker takes a request, /_stats counts it once: totals, statuses, per client
+    and per worker; the peak is the peak of the sum (3 + 2 at once: 5)."""
+    ledger = _ledger()
+    ledger.apply(0, [("A", 1, "alice", ADDR), ("A", 2, "alice", ADDR), ("A", 3, None, ADDR)])
+    ledger.apply(1, [("A", 1, "alice", ADDR), ("A", 2, "bob", ADDR), ("n", 2)])
+    mid = ledger.as_dict()
+    assert mid["in_flight"] == 5 and mid["peak_in_flight"] == 5
+    assert mid["clients"]["alice"]["in_flight"] == 3
+    # Worker 1's request 1 and worker 0's request 1 are two requests, not one.
+    ledger.apply(1, [("L", 1, 200), ("L", 2, 404)])
+    ledger.apply(0, [("L", 1, 200), ("L", 3, 500), ("L", 2, 200), ("n", 1)])
+    stats = ledger.as_dict()
+    assert stats["requests"] == 5 and stats["in_flight"] == 0 and stats["peak_in_flight"] == 5
+    assert stats["by_status"] == {"200": 3, "404": 1, "500": 1}
+    assert stats["connections_opened"] == 3
+    alice, bob, anon = (stats["clients"][k] for k in ("alice", "bob", ADDR))
+    assert (alice["requests"], alice["peak_in_flight"], alice["by_status"]) == (3, 3, {"200": 3})
+    assert (bob["requests"], bob["in_flight"], bob["by_status"]) == (1, 0, {"404": 1})
+    assert (anon["requests"], anon["errors"]) == (1, 1)
+    assert stats["workers"] == {"count": 2, "restarts": 0, "lost_in_flight": 0,
+                                "pids": [0, 0], "requests": [3, 2]}
+
+
+def test_peaks_at_different_moments_in_two_workers_are_not_added():
+    """Three requests in worker 0, answered, then three in worker 1: never more than three at
+    once, so the peak is 3 (the sum of each worker's own peak, 6, would be wrong)."""
+    ledger = _ledger()
+    ledger.apply(0, [("A", i, "c", ADDR) for i in range(3)] + [("L", i, 200) for i in range(3)])
+    ledger.apply(1, [("A", i, "c", ADDR) for i in range(3)] + [("L", i, 200) for i in range(3)])
+    stats = ledger.as_dict()
+    assert stats["peak_in_flight"] == 3 and stats["clients"]["c"]["peak_in_flight"] == 3
+    assert stats["requests"] == 6 and stats["workers"]["requests"] == [3, 3]
+
+
+def test_refused_dropped_and_failed_requests_are_counted_as_one_server_counts_them():
+    """A 429 at the door (R) counts a request and its status and never enters; a dropped
+    one (D) counts a drop and leaves; one that failed with an exception after entering (X)
+    leaves without a status; one that failed before entering (Z) is a request and nothing
+    else."""
+    ledger = _ledger()
+    ledger.apply(0, [("R", "r", ADDR, 429), ("A", 1, "d", ADDR), ("A", 2, "e", ADDR)])
+    ledger.apply(1, [("Z", "z", ADDR), ("A", 1, "x", ADDR), ("D", 1)])
+    ledger.apply(0, [("D", 1), ("X", 2), ("X", 99)])  # X of an unknown request: nothing
+    stats = ledger.as_dict()
+    assert stats["requests"] == 5 and stats["in_flight"] == 0 and stats["peak_in_flight"] == 3
+    assert stats["by_status"] == {"429": 1} and stats["dropped"] == 2
+    c = stats["clients"]
+    assert (c["r"]["requests"], c["r"]["too_many"], c["r"]["peak_in_flight"]) == (1, 1, 0)
+    assert (c["z"]["requests"], c["z"]["by_status"], c["z"]["peak_in_flight"]) == (1, {}, 0)
+    assert (c["d"]["dropped"], c["d"]["in_flight"], c["x"]["dropped"]) == (1, 0, 1)
+    assert (c["e"]["dropped"], c["e"]["in_flight"], c["e"]["by_status"]) == (0, 0, {})
+    assert stats["workers"]["requests"] == [3, 2]
+
+
+def test_capacity_is_checked_and_entered_at_once_for_every_worker():
+    """``--capacity 2``: whatever worker asks, the third request in flight is refused (its
+    429 counted once, as C) and never enters; a refused request that then fails (X) does not
+    leave what it never entered."""
+    ledger = _ledger(capacity=2)
+    assert _ask(ledger, 0, "admit", 1, "a", ADDR, 2) is True
+    assert _ask(ledger, 1, "admit", 1, "b", ADDR, 2) is True
+    assert _ask(ledger, 1, "admit", 2, "b", ADDR, 2) is False
+    assert ledger.as_dict()["in_flight"] == 2
+    ledger.apply(1, [("C", 2, 429), ("L", 1, 200)])
+    assert _ask(ledger, 1, "admit", 3, "b", ADDR, 2) is True
+    assert _ask(ledger, 0, "admit", 2, "a", ADDR, 2) is False
+    ledger.apply(0, [("X", 2), ("L", 1, 200)])
+    ledger.apply(1, [("L", 3, 200)])
+    stats = ledger.as_dict()
+    assert stats["requests"] == 5 and stats["in_flight"] == 0 and stats["peak_in_flight"] == 2
+    assert stats["by_status"] == {"200": 3, "429": 1}
+    assert stats["clients"]["b"]["too_many"] == 1 and stats["clients"]["b"]["in_flight"] == 0
+    assert stats["workers"]["requests"] == [2, 3]
+
+
+def test_each_workers_dashboard_gets_every_peak():
+    """Two dashboards, served by two workers, sample "the most in flight since my last
+    sample": each sees the burst of 4, neither steals it from the other; the next window
+    starts at what is in flight then."""
+    ledger = _ledger()
+    ledger.apply(0, [("A", i, "c", ADDR) for i in range(3)])
+    ledger.apply(1, [("A", 0, "c", ADDR)])
+    ledger.apply(0, [("L", i, 200) for i in range(3)])
+    assert _ask(ledger, 0, "window") == 4
+    ledger.apply(0, [("A", 5, "c", ADDR)])
+    assert _ask(ledger, 1, "window") == 4
+    assert _ask(ledger, 0, "window") == 2
+    assert _ask(ledger, 1, "window") == 2
+    assert _ask(ledger, 0, "in_flight") == 2 and _ask(ledger, 1, "requests") == 5
+
+
+def test_a_dead_workers_requests_in_flight_leave_and_are_counted_lost():
+    """A worker dies with four requests in flight (and one refused at capacity, not in
+    flight): the four leave the counters, ``workers.lost_in_flight`` says 4; the other
+    worker's request is still in flight and finishes normally."""
+    ledger = _ledger(capacity=5)
+    ledger.apply(0, [("A", 1, "a", ADDR), ("A", 2, "b", ADDR)])
+    ledger.apply(1, [("A", 1, "a", ADDR)])
+    assert [_ask(ledger, 0, "admit", rid, "a", ADDR, 5) for rid in (3, 4, 5)] == [
+        True, True, False]
+    assert ledger.worker_died(0) == 4
+    assert ledger.as_dict()["in_flight"] == 1
+    assert ledger.worker_died(0) == 0
+    ledger.apply(1, [("L", 1, 200)])
+    stats = ledger.as_dict()
+    assert stats["in_flight"] == 0 and stats["clients"]["a"]["in_flight"] == 0
+    assert stats["by_status"] == {"200": 1}
+    assert stats["workers"]["lost_in_flight"] == 4
+    # The dead worker's numbers are free again: its successor's request 1 is a new request.
+    ledger.apply(0, [("A", 1, "a", ADDR), ("L", 1, 200)])
+    assert ledger.as_dict()["by_status"] == {"200": 2}
+
+
+def test_reset_zeroes_every_workers_counters_and_keeps_what_is_in_flight():
+    """``/_stats/reset`` through any worker: counters and per-worker requests are zero,
+    requests still in flight stay counted (and are the new peak, for the dashboards too),
+    restarts and lost requests are kept (they describe the processes)."""
+    ledger = _ledger()
+    ledger.apply(0, [("A", 1, "a", ADDR), ("A", 2, "a", ADDR), ("L", 2, 200)])
+    ledger.apply(1, [("A", 1, "b", ADDR), ("A", 2, "b", ADDR), ("L", 1, 200), ("L", 2, 200)])
+    ledger.restarts, ledger.lost_in_flight = 1, 3
+    after = _ask(ledger, 1, "reset")
+    assert after["requests"] == 0 and after["by_status"] == {}
+    assert after["in_flight"] == 1 and after["peak_in_flight"] == 1
+    assert list(after["clients"]) == ["a"]
+    assert after["workers"]["requests"] == [0, 0]
+    assert (after["workers"]["restarts"], after["workers"]["lost_in_flight"]) == (1, 3)
+    assert _ask(ledger, 0, "window") == 1 and _ask(ledger, 1, "window") == 1
+    ledger.apply(0, [("L", 1, 200)])
+    assert _ask(ledger, 0, "stats")["in_flight"] == 0
+
+
+def test_fault_counts_and_rate_buckets_are_shared_and_reset():
+    """The k-th draw of a request and the rate limit's bucket are the same whatever worker
+    asks; a reset replays the draws from the start and refills the buckets."""
+    ledger = _ledger(rate_limit=2)
+    assert [_ask(ledger, w, "take", "GET /x") for w in (0, 1, 1, 0)] == [0, 1, 2, 3]
+    assert _ask(ledger, 1, "take", "GET /y") == 0
+    waits = [_ask(ledger, w, "acquire", ADDR, 100.0) for w in (0, 1, 0)]
+    assert waits[:2] == [0.0, 0.0] and waits[2] > 0
+    assert _ask(ledger, 1, "acquire", "10.0.0.9", 100.0) == 0.0  # another client's bucket
+    _ask(ledger, 0, "reset")
+    assert _ask(ledger, 1, "take", "GET /x") == 0
+    assert _ask(ledger, 1, "acquire", ADDR, 100.0) == 0.0
+    assert _ask(_ledger(), 0, "acquire", ADDR, 100.0) == 0.0  # no rate limit: never waits
+
+
+def test_the_ledger_refuses_what_no_worker_sends():
+    """A message the ledger does not understand is an error, never silently miscounted."""
+    ledger = _ledger()
+    with pytest.raises(ValueError, match="event"):
+        ledger.apply(0, [("Q", 1)])
+    with pytest.raises(ValueError, match="question"):
+        _ask(ledger, 0, "nonsense")
+
+
+# --------------------------------------------------------------------------- workers in one process
+
+
+@contextlib.asynccontextmanager
+async def _workers(n: int = 2, **options: object) -> AsyncIterator[list[runner.RunningServer]]:
+    """``n`` worker apps on their own ports, each with its own ``Link`` as a worker process
+    has, and a thread that does what the supervisor's loop does: drain and answer.
+
+    The worker ends of the sockets are the supervisor's private attributes: a real worker
+    gets them as inherited file descriptors, which one process cannot show.
+    """
+    settings = ServerSettings(text_api_key=TEST_KEY, **options)  # type: ignore[arg-type]
+    sup = Supervisor(settings, n)
+    done = threading.Event()
+
+    def supervise() -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(sup.events, selectors.EVENT_READ)
+            while not done.is_set():
+                if sel.select(0.02):
+                    sup.drain()
+
+    thread = threading.Thread(target=supervise, daemon=True)
+    thread.start()
+    servers: list[runner.RunningServer] = []
+    try:
+        for i in range(n):
+            link = Link(i, sup._events_child, sup._replies_child[i])
+            servers.append(await runner.start(settings, link=link))
+        yield servers
+    finally:
+        for server in servers:
+            await server.close()
+        done.set()
+        thread.join()
+        for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
+            s.close()
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> int:
+    async with session.get(url) as response:
+        await response.read()
+        return response.status
+
+
+async def _stats(session: aiohttp.ClientSession, server: runner.RunningServer) -> dict:
+    async with session.get(server.origin + "/_stats") as response:
+        return await response.json()
+
+
+def test_two_workers_answer_and_count_like_one_server():
+    """6 requests to one worker and 4 to the other, all in flight at once (latency 0.5 s,
+    sent on 10 connections): each worker's /_stats says 10 requests, peak 10, every client
+    and status, as one server would; the connections are counted once each."""
+
+    async def main():
+        async with _workers(latency=0.5) as (w0, w1), aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                headers={"X-Client-Name": "alice"}) as session:
+            urls = [w0.base_url + f"/pokemon/{i}" for i in range(1, 7)]
+            urls += [w1.base_url + f"/pokemon/{i}" for i in range(7, 10)]
+            urls += [w1.base_url + "/pokemon/0"]
+            statuses = await asyncio.gather(*(_get(session, u) for u in urls))
+            return statuses, await _stats(session, w0), await _stats(session, w1)
+
+    statuses, s0, s1 = asyncio.run(main())
+    assert statuses == [200] * 9 + [404]
+    assert s0 == s1 | {"settings": s0["settings"]}
+    assert s0["requests"] == 10 and s0["in_flight"] == 0 and s0["peak_in_flight"] == 10
+    assert s0["by_status"] == {"200": 9, "404": 1}
+    assert s0["connections_opened"] == 10
+    assert s0["clients"]["alice"]["peak_in_flight"] == 10
+    assert s0["workers"]["requests"] == [6, 4] and s0["workers"]["count"] == 2
+
+
+def test_faults_with_two_workers_are_those_of_one_server():
+    """With a seed, the k-th ``GET /pokemon/1`` draws the same fate whichever worker takes it:
+    sent alternately to two workers, the statuses are those one server gives; dropped
+    requests are counted as drops, and a reset replays the same statuses."""
+    paths = [f"/pokemon/{1 + i % 3}" for i in range(24)]
+    options = {"seed": 5, "error_rate": 0.3, "drop_rate": 0.2}
+
+    async def raw_get(port: int, path: str) -> int | str:
+        # By raw socket: aiohttp sends a request again, unasked, when the connection closes
+        # without an answer, and that would be another draw.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /api/v2{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                     .encode())
+        line = await reader.readline()
+        writer.close()
+        return int(line.split()[1]) if line else "dropped"
+
+    async def run(servers):
+        return [await raw_get(servers[i % len(servers)].port, p) for i, p in enumerate(paths)]
+
+    async def main():
+        async with serve(**options) as one:
+            alone = await run([one])
+        async with _workers(**options) as (w0, w1), aiohttp.ClientSession() as session:
+            together = await run([w0, w1])
+            stats = await _stats(session, w1)
+            async with session.post(w0.origin + "/_stats/reset") as r:
+                assert r.status == 200
+            again = await run([w1, w0])
+        return alone, together, stats, again
+
+    alone, together, stats, again = asyncio.run(main())
+    assert together == alone == again
+    assert {200, 500, "dropped"} == set(alone)
+    assert stats["dropped"] == alone.count("dropped")
+    assert stats["by_status"] == {"200": alone.count(200), "500": alone.count(500)}
+    assert stats["in_flight"] == 0
+
+
+def test_capacity_and_rate_limit_hold_across_two_workers():
+    """``--capacity 3``: 8 requests at once over two workers, 3 answered and 5 refused
+    (429); ``--rate-limit 2``: a client's bucket is one, whichever worker it reaches."""
+
+    async def main():
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            async with _workers(latency=0.5, capacity=3) as (w0, w1):
+                urls = [(w0, w1)[i % 2].base_url + f"/pokemon/{i + 1}" for i in range(8)]
+                capped = await asyncio.gather(*(_get(session, u) for u in urls))
+                cap_stats = await _stats(session, w0)
+            async with _workers(rate_limit=2) as (w0, w1):
+                limited = [await _get(session, w.base_url + "/pokemon/1")
+                           for w in (w0, w1, w0, w1)]
+                rate_stats = await _stats(session, w1)
+        return capped, cap_stats, limited, rate_stats
+
+    capped, cap_stats, limited, rate_stats = asyncio.run(main())
+    assert sorted(capped) == [200] * 3 + [429] * 5
+    assert cap_stats["peak_in_flight"] == 3 and cap_stats["in_flight"] == 0
+    assert cap_stats["by_status"] == {"200": 3, "429": 5}
+    assert cap_stats["workers"]["requests"] == [4, 4]
+    assert limited[:2] == [200, 200] and 429 in limited[2:]
+    assert rate_stats["requests"] == 4 and rate_stats["by_status"]["429"] == limited.count(429)
+
+
+def test_a_workers_dashboard_samples_the_whole_servers_counters():
+    """A worker's dashboard (its hub samples requests, in flight and the window's peak from
+    the ledger) shows the requests the other worker is serving."""
+
+    async def main():
+        async with _workers(latency=0.6) as (w0, w1), aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0)) as session:
+            burst = asyncio.gather(*(_get(session, w1.base_url + f"/pokemon/{i}")
+                                     for i in range(1, 6)))
+            counters = w0.runner.app[STATS]  # what its dashboard samples
+            while counters.in_flight < 5:  # the requests reach the other worker
+                await asyncio.sleep(0.01)
+            seen = (counters.requests, counters.in_flight, counters.take_window_peak())
+            await burst
+            return seen, counters.in_flight
+
+    seen, after = asyncio.run(main())
+    assert seen == (5, 5, 5) and after == 0
+
+
+def test_a_restarted_worker_never_takes_its_predecessors_answer():
+    """A worker killed while it waited for an answer leaves that answer in its slot's reply
+    socket; the worker started in its place skips it and gets its own (here: the second
+    draw of a request, not the first)."""
+    ledger_end, worker_end = socket_pair()
+    replies_ledger, replies_worker = socket_pair()
+    ledger = _ledger()
+    ledger_end.settimeout(20)
+
+    def answer_one_message() -> None:
+        worker, events = decode(ledger_end.recv(MAX_MESSAGE))
+        for seq, answer in ledger.apply(worker, events):
+            replies_ledger.send(_encode_answer(seq, answer))
+
+    fds = (worker_end.fileno(), replies_worker.fileno())
+    predecessor = subprocess.Popen(
+        [sys.executable, "-c",
+         "import socket, sys\n"
+         "from helpers.server.remote import Link, remote_take\n"
+         "e, r = (socket.socket(fileno=int(f)) for f in sys.argv[1:])\n"
+         "remote_take(Link(0, e, r))('GET /x')\n", *map(str, fds)],
+        cwd=ROOT, pass_fds=fds)
+    try:
+        worker, events = decode(ledger_end.recv(MAX_MESSAGE))  # its question, then it dies
+        predecessor.kill()
+        predecessor.wait()
+        for seq, answer in ledger.apply(worker, events):
+            replies_ledger.send(_encode_answer(seq, answer))  # left unread
+        got: list[int] = []
+        successor = threading.Thread(
+            target=lambda: got.append(remote_take(Link(0, worker_end, replies_worker))("GET /x")))
+        successor.start()
+        answer_one_message()
+        successor.join(20)
+        assert got == [1]
+    finally:
+        predecessor.kill()
+        predecessor.wait()
+        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
+            s.close()
