@@ -17,7 +17,7 @@ import selectors
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
@@ -25,7 +25,7 @@ import pytest
 from helpers.server import runner
 from helpers.server.app import STATS
 from helpers.server.ledger import MAX_MESSAGE, Ledger, decode, socket_pair
-from helpers.server.remote import Link, remote_take
+from helpers.server.remote import Link, RemoteStats, remote_take
 from helpers.server.settings import ServerSettings
 from helpers.server.workers import Supervisor, _encode_answer
 from tests.conftest import ROOT, TEST_KEY, serve
@@ -207,10 +207,10 @@ def test_the_ledger_refuses_what_no_worker_sends():
 # --------------------------------------------------------------------------- workers in one process
 
 
-@contextlib.asynccontextmanager
-async def _workers(n: int = 2, **options: object) -> AsyncIterator[list[runner.RunningServer]]:
-    """``n`` worker apps on their own ports, each with its own ``Link`` as a worker process
-    has, and a thread that does what the supervisor's loop does: drain and answer.
+@contextlib.contextmanager
+def _supervised(n: int = 2, **options: object) -> Iterator[list[Link]]:
+    """The links of ``n`` workers, as worker processes have them, and a thread that does
+    what the supervisor's loop does: drain the events and answer the questions.
 
     The worker ends of the sockets are the supervisor's private attributes: a real worker
     gets them as inherited file descriptors, which one process cannot show.
@@ -228,19 +228,28 @@ async def _workers(n: int = 2, **options: object) -> AsyncIterator[list[runner.R
 
     thread = threading.Thread(target=supervise, daemon=True)
     thread.start()
-    servers: list[runner.RunningServer] = []
     try:
-        for i in range(n):
-            link = Link(i, sup._events_child, sup._replies_child[i])
-            servers.append(await runner.start(settings, link=link))
-        yield servers
+        yield [Link(i, sup._events_child, sup._replies_child[i]) for i in range(n)]
     finally:
-        for server in servers:
-            await server.close()
         done.set()
         thread.join()
         for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
             s.close()
+
+
+@contextlib.asynccontextmanager
+async def _workers(n: int = 2, **options: object) -> AsyncIterator[list[runner.RunningServer]]:
+    """``n`` worker apps on their own ports (see ``_supervised``)."""
+    settings = ServerSettings(text_api_key=TEST_KEY, **options)  # type: ignore[arg-type]
+    with _supervised(n, **options) as links:
+        servers: list[runner.RunningServer] = []
+        try:
+            for link in links:
+                servers.append(await runner.start(settings, link=link))
+            yield servers
+        finally:
+            for server in servers:
+                await server.close()
 
 
 async def _get(session: aiohttp.ClientSession, url: str) -> int:
@@ -255,12 +264,12 @@ async def _stats(session: aiohttp.ClientSession, server: runner.RunningServer) -
 
 
 def test_two_workers_answer_and_count_like_one_server():
-    """6 requests to one worker and 4 to the other, all in flight at once (latency 0.5 s,
+    """6 requests to one worker and 4 to the other, all in flight at once (latency 0.8 s,
     sent on 10 connections): each worker's /_stats says 10 requests, peak 10, every client
     and status, as one server would; the connections are counted once each."""
 
     async def main():
-        async with _workers(latency=0.5) as (w0, w1), aiohttp.ClientSession(
+        async with _workers(latency=0.8) as (w0, w1), aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0),
                 headers={"X-Client-Name": "alice"}) as session:
             urls = [w0.base_url + f"/pokemon/{i}" for i in range(1, 7)]
@@ -324,7 +333,7 @@ def test_capacity_and_rate_limit_hold_across_two_workers():
 
     async def main():
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            async with _workers(latency=0.5, capacity=3) as (w0, w1):
+            async with _workers(latency=0.8, capacity=3) as (w0, w1):
                 urls = [(w0, w1)[i % 2].base_url + f"/pokemon/{i + 1}" for i in range(8)]
                 capped = await asyncio.gather(*(_get(session, u) for u in urls))
                 cap_stats = await _stats(session, w0)
@@ -336,6 +345,7 @@ def test_capacity_and_rate_limit_hold_across_two_workers():
 
     capped, cap_stats, limited, rate_stats = asyncio.run(main())
     assert sorted(capped) == [200] * 3 + [429] * 5
+    assert cap_stats["requests"] == 8 and cap_stats["clients"][ADDR]["too_many"] == 5
     assert cap_stats["peak_in_flight"] == 3 and cap_stats["in_flight"] == 0
     assert cap_stats["by_status"] == {"200": 3, "429": 5}
     assert cap_stats["workers"]["requests"] == [4, 4]
@@ -348,7 +358,7 @@ def test_a_workers_dashboard_samples_the_whole_servers_counters():
     the ledger) shows the requests the other worker is serving."""
 
     async def main():
-        async with _workers(latency=0.6) as (w0, w1), aiohttp.ClientSession(
+        async with _workers(latency=0.8) as (w0, w1), aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0)) as session:
             burst = asyncio.gather(*(_get(session, w1.base_url + f"/pokemon/{i}")
                                      for i in range(1, 6)))
@@ -403,3 +413,97 @@ def test_a_restarted_worker_never_takes_its_predecessors_answer():
         predecessor.wait()
         for s in (ledger_end, worker_end, replies_ledger, replies_worker):
             s.close()
+
+
+# --------------------------------------------------------------------------- a worker's side
+
+
+def test_a_requests_steps_leave_the_worker_before_it_waits_or_is_answered():
+    """What makes /_stats exact after any answer: a request's entry and its answer are sent
+    to the ledger at once (not at the end of the loop's turn); the answers due at one moment
+    (``batch``) go together in one message when the last is counted; a count of connections
+    goes by the end of the turn at the latest, with whatever comes first."""
+    ledger_end, worker_end = socket_pair()
+    replies_ledger, replies_worker = socket_pair()
+    ledger_end.setblocking(False)
+
+    def sent() -> list[list[tuple]]:
+        messages = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                worker, events = decode(ledger_end.recv(MAX_MESSAGE))
+                assert worker == 3
+                messages.append(events)
+        return messages
+
+    async def main() -> None:
+        link = Link(3, worker_end, replies_worker)
+        link.post(("A", 1, "a", ADDR), now=True)
+        assert sent() == [[("A", 1, "a", ADDR)]]
+        link.post(("n", 1))
+        link.post(("n", 2))
+        assert sent() == []
+        await asyncio.sleep(0)
+        assert sent() == [[("n", 1), ("n", 2)]]
+        link.post(("n", 3))
+        await asyncio.sleep(0)
+        assert sent() == [[("n", 3)]]
+        with link.batch():
+            link.post(("L", 1, 200), now=True)
+            link.post(("L", 2, 200), now=True)
+            assert sent() == []
+        assert sent() == [[("L", 1, 200), ("L", 2, 200)]]
+        link.post(("n", 4))
+        link.post(("D", 3), now=True)
+        assert sent() == [[("n", 4), ("D", 3)]]
+        await asyncio.sleep(0)
+        assert sent() == []
+
+    try:
+        asyncio.run(main())
+    finally:
+        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
+            s.close()
+
+
+def test_a_worker_whose_supervisor_is_gone_fails_instead_of_waiting():
+    """A worker that asks a question of a supervisor that has died gets an error at once
+    (its request fails) rather than waiting for an answer that cannot come."""
+    ledger_end, worker_end = socket_pair()
+    replies_ledger, replies_worker = socket_pair()
+    replies_ledger.close()
+    try:
+        with pytest.raises(ConnectionError, match="supervisor"):
+            Link(0, worker_end, replies_worker).ask("stats")
+    finally:
+        for s in (ledger_end, worker_end, replies_worker):
+            s.close()
+
+
+def test_requests_that_fail_with_an_exception_are_counted_like_one_servers():
+    """The middleware's calls for requests that end in an exception (no answer written):
+    one that had entered leaves ``in_flight``; one refused at capacity and one that failed
+    before entering are requests, never in flight; neither gets a status. An answered
+    request is counted once, its ``release`` adds nothing."""
+    with _supervised(1) as [link]:
+        stats = RemoteStats(link)
+        entered = stats.arrive("a", ADDR)
+        stats.enter(entered)
+        assert stats.in_flight == 1 and stats.requests == 1
+        stats.leave(entered)
+        stats.release(entered)
+        early = stats.arrive("b", ADDR)
+        stats.release(early)
+        busy = stats.arrive("c", ADDR)
+        assert stats.admit(busy, 1) is True
+        refused = stats.arrive("c", ADDR)
+        assert stats.admit(refused, 1) is False
+        stats.release(refused)
+        stats.leave(busy)
+        stats.count(200, busy)
+        stats.release(busy)
+        body = stats.as_dict()
+    assert body["requests"] == 4 and body["in_flight"] == 0 and body["peak_in_flight"] == 1
+    assert body["by_status"] == {"200": 1}
+    assert {k: c["requests"] for k, c in body["clients"].items()} == {"a": 1, "b": 1, "c": 2}
+    assert all(c["in_flight"] == 0 for c in body["clients"].values())
