@@ -377,42 +377,57 @@ def test_a_workers_dashboard_samples_the_whole_servers_counters():
 
 def test_a_restarted_worker_never_takes_its_predecessors_answer():
     """A worker killed while it waited for an answer leaves that answer in its slot's reply
-    socket; the worker started in its place skips it and gets its own (here: the second
-    draw of a request, not the first)."""
+    socket; the worker started in its place skips it and gets its own (here: the next draw
+    of a request, not the one before). Whichever of the two process ids is larger: the
+    successor is a newer process here, then (as after the ids wrap around) an older one."""
     ledger_end, worker_end = socket_pair()
     replies_ledger, replies_worker = socket_pair()
     ledger = _ledger()
     ledger_end.settimeout(20)
+    fds = (worker_end.fileno(), replies_worker.fileno())
+    script = ("import socket, sys\n"
+              "from helpers.server.remote import Link, remote_take\n"
+              "e, r = (socket.socket(fileno=int(f)) for f in sys.argv[1:])\n"
+              "print(remote_take(Link(0, e, r))('GET /x'))\n")
+
+    def worker() -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", script, *map(str, fds)], cwd=ROOT,
+                                pass_fds=fds, stdout=subprocess.PIPE, text=True)
 
     def answer_one_message() -> None:
-        worker, events = decode(ledger_end.recv(MAX_MESSAGE))
-        for seq, answer in ledger.apply(worker, events):
+        sender, events = decode(ledger_end.recv(MAX_MESSAGE))
+        for seq, answer in ledger.apply(sender, events):
             replies_ledger.send(_encode_answer(seq, answer))
 
-    fds = (worker_end.fileno(), replies_worker.fileno())
-    predecessor = subprocess.Popen(
-        [sys.executable, "-c",
-         "import socket, sys\n"
-         "from helpers.server.remote import Link, remote_take\n"
-         "e, r = (socket.socket(fileno=int(f)) for f in sys.argv[1:])\n"
-         "remote_take(Link(0, e, r))('GET /x')\n", *map(str, fds)],
-        cwd=ROOT, pass_fds=fds)
-    try:
-        worker, events = decode(ledger_end.recv(MAX_MESSAGE))  # its question, then it dies
-        predecessor.kill()
-        predecessor.wait()
-        for seq, answer in ledger.apply(worker, events):
+    def killed_while_waiting() -> None:
+        predecessor = worker()
+        try:
+            worker_id, events = decode(ledger_end.recv(MAX_MESSAGE))  # its question
+        finally:
+            predecessor.kill()
+            predecessor.communicate()
+        for seq, answer in ledger.apply(worker_id, events):
             replies_ledger.send(_encode_answer(seq, answer))  # left unread
+
+    try:
+        killed_while_waiting()  # draw 0
+        successor = worker()
+        try:
+            answer_one_message()
+            out, _ = successor.communicate(timeout=20)
+        finally:
+            successor.kill()
+            successor.communicate()
+        assert out.strip() == "1"
+        killed_while_waiting()  # draw 2, by a process newer than this one
         got: list[int] = []
-        successor = threading.Thread(
+        here = threading.Thread(
             target=lambda: got.append(remote_take(Link(0, worker_end, replies_worker))("GET /x")))
-        successor.start()
+        here.start()
         answer_one_message()
-        successor.join(20)
-        assert got == [1]
+        here.join(20)
+        assert got == [3]
     finally:
-        predecessor.kill()
-        predecessor.wait()
         for s in (ledger_end, worker_end, replies_ledger, replies_worker):
             s.close()
 

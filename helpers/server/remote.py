@@ -38,9 +38,9 @@ class Link:
         self._buffer: list[tuple[Any, ...]] = []
         self._scheduled = False
         self._holding = False
-        # Numbered from this process's id: an answer left in the socket for the process this
+        # Numbered (this process's id, n): an answer left in the socket for the process this
         # one replaces can never carry a number this one waits for.
-        self._seq = itertools.count(os.getpid() << 32)
+        self._seq = zip(itertools.repeat(os.getpid()), itertools.count())
 
     def post(self, event: tuple[Any, ...], *, now: bool = False) -> None:
         """Queue ``event``; send now, or at the latest when this turn of the loop ends."""
