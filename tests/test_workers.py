@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import pytest
@@ -55,11 +56,12 @@ def test_a_port_some_server_already_holds_is_refused():
 def test_workers_run_by_hand_say_where_they_are_and_stop_on_ctrl_c():
     """``python -m helpers.server --workers 2`` (make serve): the base URL first, the Text API
     with its generated key (which works, in every worker), the stats line saying how many
-    workers, the dashboard; Ctrl-C stops it, status 0, and its workers with it."""
+    workers, the dashboard. Ctrl-C stops it, status 0, and its workers with it; a request in
+    flight then still gets its answer (the workers stop, they are not killed)."""
     env = {k: v for k, v in ENV.items() if k != "TEXT_API_KEY"}
     proc = subprocess.Popen([sys.executable, "-m", "helpers.server", "--workers", "2",
-                             "--port", "0"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
+                             "--port", "0", "--latency", "0.5"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         base = proc.stdout.readline().decode().strip()
@@ -72,12 +74,17 @@ def test_workers_run_by_hand_say_where_they_are_and_stop_on_ctrl_c():
         assert stats_line.strip() == f"Stats:    {origin}/_stats    (2 worker processes)"
         assert dashboard_line.startswith(f"Dashboard: {origin}/_dashboard")
         assert dashboard_line.rstrip().endswith("Press Ctrl-C to stop.")
-        for _ in range(8):  # fresh connections: both workers answer, with the same key
-            r = requests.post(f"{origin}/text/ner", json={"text": "Hi."}, timeout=10,
-                              headers={"apikey": key, "Connection": "close"})
-            assert r.status_code == 200
-        pids = requests.get(f"{origin}/_stats", timeout=10).json()["workers"]["pids"]
-        proc.send_signal(signal.SIGINT)
+        with ThreadPoolExecutor(8) as pool:  # fresh connections: both workers, one key
+            posts = [pool.submit(requests.post, f"{origin}/text/ner", json={"text": "Hi."},
+                                 timeout=10, headers={"apikey": key, "Connection": "close"})
+                     for _ in range(8)]
+            assert [p.result().status_code for p in posts] == [200] * 8
+            pids = requests.get(f"{origin}/_stats", timeout=10).json()["workers"]["pids"]
+            in_flight = pool.submit(requests.get, f"{base}/pokemon/25", timeout=10)
+            while requests.get(f"{origin}/_stats", timeout=10).json()["in_flight"] < 1:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+            assert in_flight.result().json()["name"] == "pikachu"
         assert proc.wait(timeout=20) == 0
         assert all(_wait_gone(pid) for pid in pids)
         assert b"Traceback" not in proc.stderr.read()
