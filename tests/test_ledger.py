@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import selectors
+import socket
 import subprocess
 import sys
 import threading
@@ -220,13 +221,19 @@ def _supervised(n: int = 2, **options: object) -> Iterator[list[Link]]:
     settings = ServerSettings(text_api_key=TEST_KEY, **options)  # type: ignore[arg-type]
     sup = Supervisor(settings, n)
     done = threading.Event()
+    failed: list[BaseException] = []
 
     def supervise() -> None:
-        with selectors.DefaultSelector() as sel:
-            sel.register(sup.events, selectors.EVENT_READ)
-            while not done.is_set():
-                if sel.select(0.02):
-                    sup.drain()
+        try:
+            with selectors.DefaultSelector() as sel:
+                sel.register(sup.events, selectors.EVENT_READ)
+                while not done.is_set():
+                    if sel.select(0.02):
+                        sup.drain()
+        except BaseException as exc:  # as a supervisor that dies: its workers' asks fail
+            failed.append(exc)
+            for s in sup.replies:
+                s.shutdown(socket.SHUT_RDWR)
 
     thread = threading.Thread(target=supervise, daemon=True)
     thread.start()
@@ -237,6 +244,8 @@ def _supervised(n: int = 2, **options: object) -> Iterator[list[Link]]:
         thread.join()
         for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
             s.close()
+    if failed:
+        raise failed[0]
 
 
 @contextlib.asynccontextmanager
