@@ -464,13 +464,13 @@ def test_a_requests_steps_leave_the_worker_before_it_waits_or_is_answered():
 
     async def main() -> None:
         link = Link(3, worker_end, replies_worker)
-        link.post(("A", 1, "a", ADDR), now=True)
-        assert sent() == [[("A", 1, "a", ADDR)]]
         link.post(("n", 1))
         link.post(("n", 2))
         assert sent() == []
         await asyncio.sleep(0)
         assert sent() == [[("n", 1), ("n", 2)]]
+        link.post(("A", 1, "a", ADDR), now=True)
+        assert sent() == [[("A", 1, "a", ADDR)]]
         link.post(("n", 3))
         await asyncio.sleep(0)
         assert sent() == [[("n", 3)]]
