@@ -492,6 +492,54 @@ def test_a_requests_steps_leave_the_worker_before_it_waits_or_is_answered():
             s.close()
 
 
+def test_each_step_of_a_request_is_sent_before_the_worker_goes_on():
+    """A request's entry, its answer, its refusal at the door, its drop and its failure each
+    reach the ledger as the middleware reports them, before the worker does anything else
+    (waits, writes the answer, cuts the connection): so no client can see an answer or a
+    drop that /_stats, asked through another worker, does not count yet."""
+    ledger_end, worker_end = socket_pair()
+    replies_ledger, replies_worker = socket_pair()
+    ledger_end.setblocking(False)
+
+    def kinds_sent() -> list[str]:
+        kinds = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                kinds += [event[0] for event in decode(ledger_end.recv(MAX_MESSAGE))[1]]
+        return kinds
+
+    async def main() -> None:
+        stats = RemoteStats(Link(0, worker_end, replies_worker))
+        answered, dropped, refused, early, failed = (stats.arrive(n, ADDR) for n in "adrzx")
+        stats.enter(answered)
+        assert kinds_sent() == ["A"]
+        stats.leave(answered)
+        stats.count(200, answered)
+        assert kinds_sent() == ["L"]
+        stats.release(answered)
+        stats.enter(dropped)
+        stats.drop(dropped)
+        assert kinds_sent() == ["A", "D"]
+        stats.leave(dropped)
+        stats.release(dropped)
+        stats.count(429, refused)
+        assert kinds_sent() == ["R"]
+        stats.release(early)
+        assert kinds_sent() == ["Z"]
+        stats.enter(failed)
+        stats.leave(failed)
+        stats.release(failed)
+        assert kinds_sent() == ["A", "X"]
+        await asyncio.sleep(0)
+        assert kinds_sent() == []  # nothing more: every step was sent once
+
+    try:
+        asyncio.run(main())
+    finally:
+        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
+            s.close()
+
+
 def test_a_worker_whose_supervisor_is_gone_fails_instead_of_waiting():
     """A worker that asks a question of a supervisor that has died gets an error at once
     (its request fails) rather than waiting for an answer that cannot come."""
