@@ -201,10 +201,12 @@ def test_fault_counts_and_rate_buckets_are_shared_and_reset():
 def test_the_ledger_refuses_what_no_worker_sends():
     """A message the ledger does not understand is an error, never silently miscounted."""
     ledger = _ledger()
-    with pytest.raises(ValueError, match="event"):
-        ledger.apply(0, [("Q", 1)])
-    with pytest.raises(ValueError, match="question"):
-        _ask(ledger, 0, "nonsense")
+    for kind in ("!", "Q", "~"):
+        with pytest.raises(ValueError, match="event"):
+            ledger.apply(0, [(kind, 1)])
+    for name in ("a", "nonsense", "zzz"):
+        with pytest.raises(ValueError, match="question"):
+            _ask(ledger, 0, name)
 
 
 # --------------------------------------------------------------------------- workers in one process
