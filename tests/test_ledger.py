@@ -92,15 +92,19 @@ def test_refused_dropped_and_failed_requests_are_counted_as_one_server_counts_th
     ledger.apply(0, [("R", "r", ADDR, 429), ("A", 1, "d", ADDR), ("A", 2, "e", ADDR)])
     ledger.apply(1, [("Z", "z", ADDR), ("A", 1, "x", ADDR), ("D", 1)])
     ledger.apply(0, [("D", 1), ("X", 2), ("X", 99)])  # X of an unknown request: nothing
+    # Without a name, a client is its address.
+    ledger.apply(0, [("R", None, "10.0.0.7", 429)])
+    ledger.apply(1, [("Z", None, "10.0.0.8")])
     stats = ledger.as_dict()
-    assert stats["requests"] == 5 and stats["in_flight"] == 0 and stats["peak_in_flight"] == 3
-    assert stats["by_status"] == {"429": 1} and stats["dropped"] == 2
+    assert stats["requests"] == 7 and stats["in_flight"] == 0 and stats["peak_in_flight"] == 3
+    assert stats["by_status"] == {"429": 2} and stats["dropped"] == 2
     c = stats["clients"]
+    assert (c["10.0.0.7"]["too_many"], c["10.0.0.8"]["requests"]) == (1, 1)
     assert (c["r"]["requests"], c["r"]["too_many"], c["r"]["peak_in_flight"]) == (1, 1, 0)
     assert (c["z"]["requests"], c["z"]["by_status"], c["z"]["peak_in_flight"]) == (1, {}, 0)
     assert (c["d"]["dropped"], c["d"]["in_flight"], c["x"]["dropped"]) == (1, 0, 1)
     assert (c["e"]["dropped"], c["e"]["in_flight"], c["e"]["by_status"]) == (0, 0, {})
-    assert stats["workers"]["requests"] == [3, 2]
+    assert stats["workers"]["requests"] == [4, 3]
 
 
 def test_capacity_is_checked_and_entered_at_once_for_every_worker():
