@@ -34,6 +34,19 @@ from tests.conftest import ROOT, TEST_KEY, serve
 ADDR = "127.0.0.1"
 
 
+SEND_TIMEOUT = 1.0
+"""A worker's events socket blocks while the supervisor's queue is full; here a send that
+waits this long fails the test (a bug, never load: the queue holds megabytes)."""
+
+
+def _pairs() -> tuple[socket.socket, ...]:
+    """The events pair (ledger's end, worker's end) and one worker's replies pair."""
+    ledger_end, worker_end = socket_pair()
+    replies_ledger, replies_worker = socket_pair()
+    worker_end.settimeout(SEND_TIMEOUT)
+    return ledger_end, worker_end, replies_ledger, replies_worker
+
+
 def _ledger(workers: int = 2, **options: object) -> Ledger:
     return Ledger(ServerSettings(text_api_key=TEST_KEY, **options), workers)  # type: ignore[arg-type]
 
@@ -213,6 +226,201 @@ def test_the_ledger_refuses_what_no_worker_sends():
             _ask(ledger, 0, name)
 
 
+# --------------------------------------------------------------------------- a worker's side
+
+
+def test_a_requests_steps_leave_the_worker_before_it_waits_or_is_answered():
+    """What makes /_stats exact after any answer: a request's entry and its answer are sent
+    to the ledger at once (not at the end of the loop's turn); the answers due at one moment
+    (``batch``) go together in one message when the last is counted; a count of connections
+    goes by the end of the turn at the latest, with whatever comes first."""
+    ledger_end, worker_end, replies_ledger, replies_worker = _pairs()
+    ledger_end.setblocking(False)
+
+    def sent() -> list[list[tuple]]:
+        messages = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                worker, events = decode(ledger_end.recv(MAX_MESSAGE))
+                assert worker == 3
+                messages.append(events)
+        return messages
+
+    async def main() -> None:
+        link = Link(3, worker_end, replies_worker)
+        link.post(("n", 1))
+        link.post(("n", 2))
+        assert sent() == []
+        await asyncio.sleep(0)
+        assert sent() == [[("n", 1), ("n", 2)]]
+        link.post(("A", 1, "a", ADDR), now=True)
+        assert sent() == [[("A", 1, "a", ADDR)]]
+        link.post(("n", 3))
+        await asyncio.sleep(0)
+        assert sent() == [[("n", 3)]]
+        with link.batch():
+            link.post(("L", 1, 200), now=True)
+            link.post(("L", 2, 200), now=True)
+            assert sent() == []
+        assert sent() == [[("L", 1, 200), ("L", 2, 200)]]
+        link.post(("n", 4))
+        link.post(("D", 3), now=True)
+        assert sent() == [[("n", 4), ("D", 3)]]
+        await asyncio.sleep(0)
+        assert sent() == []
+
+    try:
+        asyncio.run(main())
+    finally:
+        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
+            s.close()
+
+
+def test_each_step_of_a_request_is_sent_before_the_worker_goes_on():
+    """A request's entry, its answer, its refusal at the door, its drop and its failure each
+    reach the ledger as the middleware reports them, before the worker does anything else
+    (waits, writes the answer, cuts the connection): so no client can see an answer or a
+    drop that /_stats, asked through another worker, does not count yet."""
+    ledger_end, worker_end, replies_ledger, replies_worker = _pairs()
+    ledger_end.setblocking(False)
+
+    def kinds_sent() -> list[str]:
+        kinds = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                kinds += [event[0] for event in decode(ledger_end.recv(MAX_MESSAGE))[1]]
+        return kinds
+
+    async def main() -> None:
+        stats = RemoteStats(Link(0, worker_end, replies_worker))
+        answered, dropped, refused, early, failed = (stats.arrive(n, ADDR) for n in "adrzx")
+        stats.enter(answered)
+        assert kinds_sent() == ["A"]
+        stats.leave(answered)
+        stats.count(200, answered)
+        assert kinds_sent() == ["L"]
+        stats.release(answered)
+        stats.enter(dropped)
+        stats.drop(dropped)
+        assert kinds_sent() == ["A", "D"]
+        stats.leave(dropped)
+        stats.release(dropped)
+        stats.count(429, refused)
+        assert kinds_sent() == ["R"]
+        stats.release(early)
+        assert kinds_sent() == ["Z"]
+        stats.enter(failed)
+        stats.leave(failed)
+        stats.release(failed)
+        assert kinds_sent() == ["A", "X"]
+        await asyncio.sleep(0)
+        assert kinds_sent() == []  # nothing more: every step was sent once
+
+    try:
+        asyncio.run(main())
+    finally:
+        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
+            s.close()
+
+
+def test_a_worker_whose_supervisor_is_gone_fails_instead_of_waiting():
+    """A worker that asks a question of a supervisor that has died gets an error at once
+    (its request fails) rather than waiting for an answer that cannot come."""
+    ledger_end, worker_end, replies_ledger, replies_worker = _pairs()
+    replies_ledger.close()
+    try:
+        with pytest.raises(ConnectionError, match="supervisor"):
+            Link(0, worker_end, replies_worker).ask("stats")
+    finally:
+        for s in (ledger_end, worker_end, replies_worker):
+            s.close()
+
+
+def test_requests_that_fail_with_an_exception_are_counted_like_one_servers():
+    """The middleware's calls for requests that end in an exception (no answer written):
+    one that had entered leaves ``in_flight``; one refused at capacity and one that failed
+    before entering are requests, never in flight; neither gets a status. An answered
+    request is counted once, its ``release`` adds nothing."""
+    with _supervised(1) as [link]:
+        stats = RemoteStats(link)
+        entered = stats.arrive("a", ADDR)
+        stats.enter(entered)
+        assert stats.in_flight == 1 and stats.requests == 1
+        stats.leave(entered)
+        stats.release(entered)
+        early = stats.arrive("b", ADDR)
+        stats.release(early)
+        busy = stats.arrive("c", ADDR)
+        assert stats.admit(busy, 1) is True
+        refused = stats.arrive("c", ADDR)
+        assert stats.admit(refused, 1) is False
+        stats.release(refused)
+        stats.leave(busy)
+        stats.count(200, busy)
+        stats.release(busy)
+        body = stats.as_dict()
+    assert body["requests"] == 4 and body["in_flight"] == 0 and body["peak_in_flight"] == 1
+    assert body["by_status"] == {"200": 1}
+    assert {k: c["requests"] for k, c in body["clients"].items()} == {"a": 1, "b": 1, "c": 2}
+    assert all(c["in_flight"] == 0 for c in body["clients"].values())
+
+
+def test_a_restarted_worker_never_takes_its_predecessors_answer():
+    """A worker killed while it waited for an answer leaves that answer in its slot's reply
+    socket; the worker started in its place skips it and gets its own (here: the next draw
+    of a request, not the one before). Whichever of the two process ids is larger: the
+    successor is a newer process here, then (as after the ids wrap around) an older one."""
+    ledger_end, worker_end, replies_ledger, replies_worker = _pairs()
+    ledger = _ledger()
+    ledger_end.settimeout(20)
+    fds = (worker_end.fileno(), replies_worker.fileno())
+    script = ("import socket, sys\n"
+              "from helpers.server.remote import Link, remote_take\n"
+              "e, r = (socket.socket(fileno=int(f)) for f in sys.argv[1:])\n"
+              "print(remote_take(Link(0, e, r))('GET /x'))\n")
+
+    def worker() -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", script, *map(str, fds)], cwd=ROOT,
+                                pass_fds=fds, stdout=subprocess.PIPE, text=True)
+
+    def answer_one_message() -> None:
+        sender, events = decode(ledger_end.recv(MAX_MESSAGE))
+        for seq, answer in ledger.apply(sender, events):
+            replies_ledger.send(_encode_answer(seq, answer))
+
+    def killed_while_waiting() -> None:
+        predecessor = worker()
+        try:
+            worker_id, events = decode(ledger_end.recv(MAX_MESSAGE))  # its question
+        finally:
+            predecessor.kill()
+            predecessor.communicate()
+        for seq, answer in ledger.apply(worker_id, events):
+            replies_ledger.send(_encode_answer(seq, answer))  # left unread
+
+    try:
+        killed_while_waiting()  # draw 0
+        successor = worker()
+        try:
+            answer_one_message()
+            out, _ = successor.communicate(timeout=20)
+        finally:
+            successor.kill()
+            successor.communicate()
+        assert out.strip() == "1"
+        killed_while_waiting()  # draw 2, by a process newer than this one
+        got: list[int] = []
+        here = threading.Thread(
+            target=lambda: got.append(remote_take(Link(0, worker_end, replies_worker))("GET /x")))
+        here.start()
+        answer_one_message()
+        here.join(20)
+        assert got == [3]
+    finally:
+        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
+            s.close()
+
+
 # --------------------------------------------------------------------------- workers in one process
 
 
@@ -243,6 +451,7 @@ def _supervised(n: int = 2, **options: object) -> Iterator[list[Link]]:
 
     thread = threading.Thread(target=supervise, daemon=True)
     thread.start()
+    sup._events_child.settimeout(SEND_TIMEOUT)
     try:
         yield [Link(i, sup._events_child, sup._replies_child[i]) for i in range(n)]
     finally:
@@ -388,202 +597,3 @@ def test_a_workers_dashboard_samples_the_whole_servers_counters():
 
     seen, after = asyncio.run(main())
     assert seen == (5, 5, 5) and after == 0
-
-
-def test_a_restarted_worker_never_takes_its_predecessors_answer():
-    """A worker killed while it waited for an answer leaves that answer in its slot's reply
-    socket; the worker started in its place skips it and gets its own (here: the next draw
-    of a request, not the one before). Whichever of the two process ids is larger: the
-    successor is a newer process here, then (as after the ids wrap around) an older one."""
-    ledger_end, worker_end = socket_pair()
-    replies_ledger, replies_worker = socket_pair()
-    ledger = _ledger()
-    ledger_end.settimeout(20)
-    fds = (worker_end.fileno(), replies_worker.fileno())
-    script = ("import socket, sys\n"
-              "from helpers.server.remote import Link, remote_take\n"
-              "e, r = (socket.socket(fileno=int(f)) for f in sys.argv[1:])\n"
-              "print(remote_take(Link(0, e, r))('GET /x'))\n")
-
-    def worker() -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-c", script, *map(str, fds)], cwd=ROOT,
-                                pass_fds=fds, stdout=subprocess.PIPE, text=True)
-
-    def answer_one_message() -> None:
-        sender, events = decode(ledger_end.recv(MAX_MESSAGE))
-        for seq, answer in ledger.apply(sender, events):
-            replies_ledger.send(_encode_answer(seq, answer))
-
-    def killed_while_waiting() -> None:
-        predecessor = worker()
-        try:
-            worker_id, events = decode(ledger_end.recv(MAX_MESSAGE))  # its question
-        finally:
-            predecessor.kill()
-            predecessor.communicate()
-        for seq, answer in ledger.apply(worker_id, events):
-            replies_ledger.send(_encode_answer(seq, answer))  # left unread
-
-    try:
-        killed_while_waiting()  # draw 0
-        successor = worker()
-        try:
-            answer_one_message()
-            out, _ = successor.communicate(timeout=20)
-        finally:
-            successor.kill()
-            successor.communicate()
-        assert out.strip() == "1"
-        killed_while_waiting()  # draw 2, by a process newer than this one
-        got: list[int] = []
-        here = threading.Thread(
-            target=lambda: got.append(remote_take(Link(0, worker_end, replies_worker))("GET /x")))
-        here.start()
-        answer_one_message()
-        here.join(20)
-        assert got == [3]
-    finally:
-        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
-            s.close()
-
-
-# --------------------------------------------------------------------------- a worker's side
-
-
-def test_a_requests_steps_leave_the_worker_before_it_waits_or_is_answered():
-    """What makes /_stats exact after any answer: a request's entry and its answer are sent
-    to the ledger at once (not at the end of the loop's turn); the answers due at one moment
-    (``batch``) go together in one message when the last is counted; a count of connections
-    goes by the end of the turn at the latest, with whatever comes first."""
-    ledger_end, worker_end = socket_pair()
-    replies_ledger, replies_worker = socket_pair()
-    ledger_end.setblocking(False)
-
-    def sent() -> list[list[tuple]]:
-        messages = []
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                worker, events = decode(ledger_end.recv(MAX_MESSAGE))
-                assert worker == 3
-                messages.append(events)
-        return messages
-
-    async def main() -> None:
-        link = Link(3, worker_end, replies_worker)
-        link.post(("n", 1))
-        link.post(("n", 2))
-        assert sent() == []
-        await asyncio.sleep(0)
-        assert sent() == [[("n", 1), ("n", 2)]]
-        link.post(("A", 1, "a", ADDR), now=True)
-        assert sent() == [[("A", 1, "a", ADDR)]]
-        link.post(("n", 3))
-        await asyncio.sleep(0)
-        assert sent() == [[("n", 3)]]
-        with link.batch():
-            link.post(("L", 1, 200), now=True)
-            link.post(("L", 2, 200), now=True)
-            assert sent() == []
-        assert sent() == [[("L", 1, 200), ("L", 2, 200)]]
-        link.post(("n", 4))
-        link.post(("D", 3), now=True)
-        assert sent() == [[("n", 4), ("D", 3)]]
-        await asyncio.sleep(0)
-        assert sent() == []
-
-    try:
-        asyncio.run(main())
-    finally:
-        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
-            s.close()
-
-
-def test_each_step_of_a_request_is_sent_before_the_worker_goes_on():
-    """A request's entry, its answer, its refusal at the door, its drop and its failure each
-    reach the ledger as the middleware reports them, before the worker does anything else
-    (waits, writes the answer, cuts the connection): so no client can see an answer or a
-    drop that /_stats, asked through another worker, does not count yet."""
-    ledger_end, worker_end = socket_pair()
-    replies_ledger, replies_worker = socket_pair()
-    ledger_end.setblocking(False)
-
-    def kinds_sent() -> list[str]:
-        kinds = []
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                kinds += [event[0] for event in decode(ledger_end.recv(MAX_MESSAGE))[1]]
-        return kinds
-
-    async def main() -> None:
-        stats = RemoteStats(Link(0, worker_end, replies_worker))
-        answered, dropped, refused, early, failed = (stats.arrive(n, ADDR) for n in "adrzx")
-        stats.enter(answered)
-        assert kinds_sent() == ["A"]
-        stats.leave(answered)
-        stats.count(200, answered)
-        assert kinds_sent() == ["L"]
-        stats.release(answered)
-        stats.enter(dropped)
-        stats.drop(dropped)
-        assert kinds_sent() == ["A", "D"]
-        stats.leave(dropped)
-        stats.release(dropped)
-        stats.count(429, refused)
-        assert kinds_sent() == ["R"]
-        stats.release(early)
-        assert kinds_sent() == ["Z"]
-        stats.enter(failed)
-        stats.leave(failed)
-        stats.release(failed)
-        assert kinds_sent() == ["A", "X"]
-        await asyncio.sleep(0)
-        assert kinds_sent() == []  # nothing more: every step was sent once
-
-    try:
-        asyncio.run(main())
-    finally:
-        for s in (ledger_end, worker_end, replies_ledger, replies_worker):
-            s.close()
-
-
-def test_a_worker_whose_supervisor_is_gone_fails_instead_of_waiting():
-    """A worker that asks a question of a supervisor that has died gets an error at once
-    (its request fails) rather than waiting for an answer that cannot come."""
-    ledger_end, worker_end = socket_pair()
-    replies_ledger, replies_worker = socket_pair()
-    replies_ledger.close()
-    try:
-        with pytest.raises(ConnectionError, match="supervisor"):
-            Link(0, worker_end, replies_worker).ask("stats")
-    finally:
-        for s in (ledger_end, worker_end, replies_worker):
-            s.close()
-
-
-def test_requests_that_fail_with_an_exception_are_counted_like_one_servers():
-    """The middleware's calls for requests that end in an exception (no answer written):
-    one that had entered leaves ``in_flight``; one refused at capacity and one that failed
-    before entering are requests, never in flight; neither gets a status. An answered
-    request is counted once, its ``release`` adds nothing."""
-    with _supervised(1) as [link]:
-        stats = RemoteStats(link)
-        entered = stats.arrive("a", ADDR)
-        stats.enter(entered)
-        assert stats.in_flight == 1 and stats.requests == 1
-        stats.leave(entered)
-        stats.release(entered)
-        early = stats.arrive("b", ADDR)
-        stats.release(early)
-        busy = stats.arrive("c", ADDR)
-        assert stats.admit(busy, 1) is True
-        refused = stats.arrive("c", ADDR)
-        assert stats.admit(refused, 1) is False
-        stats.release(refused)
-        stats.leave(busy)
-        stats.count(200, busy)
-        stats.release(busy)
-        body = stats.as_dict()
-    assert body["requests"] == 4 and body["in_flight"] == 0 and body["peak_in_flight"] == 1
-    assert body["by_status"] == {"200": 1}
-    assert {k: c["requests"] for k, c in body["clients"].items()} == {"a": 1, "b": 1, "c": 2}
-    assert all(c["in_flight"] == 0 for c in body["clients"].values())
