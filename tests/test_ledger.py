@@ -161,7 +161,7 @@ def test_each_workers_dashboard_gets_every_peak():
 def test_a_dead_workers_requests_in_flight_leave_and_are_counted_lost():
     """A worker dies with four requests in flight (and one refused at capacity, not in
     flight): the four leave the counters, ``workers.lost_in_flight`` says 4; the other
-    worker's request is still in flight and finishes normally."""
+    worker's request is still in flight and finishes normally. Likewise the other way."""
     ledger = _ledger(capacity=5)
     ledger.apply(0, [("A", 1, "a", ADDR), ("A", 2, "b", ADDR)])
     ledger.apply(1, [("A", 1, "a", ADDR)])
@@ -178,6 +178,14 @@ def test_a_dead_workers_requests_in_flight_leave_and_are_counted_lost():
     # The dead worker's numbers are free again: its successor's request 1 is a new request.
     ledger.apply(0, [("A", 1, "a", ADDR), ("L", 1, 200)])
     assert ledger.as_dict()["by_status"] == {"200": 2}
+    # Worker 1 dies too: only its own request is lost, worker 0's goes on.
+    ledger.apply(0, [("A", 2, "a", ADDR)])
+    ledger.apply(1, [("A", 2, "a", ADDR)])
+    assert ledger.worker_died(1) == 1
+    ledger.apply(0, [("L", 2, 200)])
+    stats = ledger.as_dict()
+    assert stats["in_flight"] == 0 and stats["by_status"] == {"200": 3}
+    assert stats["workers"]["lost_in_flight"] == 5
 
 
 def test_reset_zeroes_every_workers_counters_and_keeps_what_is_in_flight():
