@@ -141,6 +141,15 @@ def test_capacity_is_checked_and_entered_at_once_for_every_worker():
     assert stats["workers"]["requests"] == [2, 3]
 
 
+def test_a_large_capacity_is_held_exactly():
+    """``--capacity 300`` (a classroom's): the 301st request in flight is refused, whichever
+    worker asks, and the 300th is not."""
+    ledger = _ledger(capacity=300)
+    admitted = [_ask(ledger, rid % 2, "admit", rid, "c", ADDR, 300) for rid in range(301)]
+    assert admitted == [True] * 300 + [False]
+    assert ledger.as_dict()["peak_in_flight"] == 300
+
+
 def test_each_workers_dashboard_gets_every_peak():
     """Two dashboards, served by two workers, sample "the most in flight since my last
     sample": each sees the burst of 4, neither steals it from the other; the next window
