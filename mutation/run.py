@@ -40,6 +40,7 @@ TARGETS: dict[str, list[str]] = {
     "helpers/server/app.py": [
         "tests/test_app_routes.py", "tests/test_api.py", "tests/test_malformed.py",
         "tests/test_server_internals.py", "tests/test_text_api.py",
+        "tests/test_ledger.py::test_capacity_and_rate_limit_hold_across_two_workers",
         "tests/test_server_edges.py", "tests/test_user_facing.py", "tests/test_faults_stats.py",
     ],
     "helpers/server/faults.py": [
@@ -104,12 +105,12 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_workers.py::test_the_dashboard_of_any_worker_shows_the_whole_server",
     ],
     "helpers/server/lan.py": ["tests/test_lan.py"],
-    "helpers/server/ledger.py": ["tests/test_workers.py"],
-    "helpers/server/remote.py": ["tests/test_workers.py"],
+    "helpers/server/ledger.py": ["tests/test_ledger.py", "tests/test_workers.py"],
+    "helpers/server/remote.py": ["tests/test_ledger.py", "tests/test_workers.py"],
     "helpers/server/sprites.py": ["tests/test_sprite_pixels.py", "tests/test_sprites.py"],
     "helpers/server/wakeups.py": ["tests/test_server_internals.py", "tests/test_api.py"],
     "helpers/server/workers.py": [
-        "tests/test_workers.py",
+        "tests/test_ledger.py", "tests/test_workers.py",
         "tests/test_launcher_cli.py::test_server_dies_with_its_parent_even_by_sigkill",
     ],
 }

@@ -8,11 +8,13 @@ the *sum* over the workers, which only the supervisor's ledger can know.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import pytest
@@ -35,6 +37,63 @@ async def _burst(base: str, n: int, client: str) -> list[int]:
                 return r.status
 
         return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def test_a_port_some_server_already_holds_is_refused():
+    """``--workers`` shares its port between its own workers only: a port already reserved by
+    another ``--workers`` server (which also uses SO_REUSEPORT) is refused, not shared."""
+    from helpers.server.workers import reserve_port
+
+    with reserve_port("127.0.0.1", 0) as first:
+        port = first.getsockname()[1]
+        with pytest.raises(OSError) as refused:
+            reserve_port("127.0.0.1", port).close()
+    assert refused.value.errno == errno.EADDRINUSE
+    with reserve_port("127.0.0.1", port) as again:  # free again: reserved for this run
+        assert again.getsockname()[1] == port
+
+
+def test_workers_run_by_hand_say_where_they_are_and_stop_on_ctrl_c():
+    """``python -m helpers.server --workers 2`` (make serve): the base URL first, the Text API
+    with its generated key (which works, in every worker), the stats line saying how many
+    workers, the dashboard. Ctrl-C stops it, status 0, and its workers with it; a request in
+    flight then still gets its answer (the workers stop, they are not killed)."""
+    env = {k: v for k, v in ENV.items() if k != "TEXT_API_KEY"}
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.server", "--workers", "2",
+                             "--port", "0", "--latency", "0.5"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        base = proc.stdout.readline().decode().strip()
+        origin = base.removesuffix("/api/v2")
+        text_line, stats_line, dashboard_line = (proc.stdout.readline().decode()
+                                                 for _ in range(3))
+        assert text_line.startswith(f"Text API: {origin}/text  (header apikey: ")
+        assert "generated for this run" in text_line
+        key = text_line.split("apikey: ", 1)[1].split(",", 1)[0]
+        assert stats_line.strip() == f"Stats:    {origin}/_stats    (2 worker processes)"
+        assert dashboard_line.startswith(f"Dashboard: {origin}/_dashboard")
+        assert dashboard_line.rstrip().endswith("Press Ctrl-C to stop.")
+        with ThreadPoolExecutor(8) as pool:  # fresh connections: both workers, one key
+            posts = [pool.submit(requests.post, f"{origin}/text/ner", json={"text": "Hi."},
+                                 timeout=10, headers={"apikey": key, "Connection": "close"})
+                     for _ in range(8)]
+            assert [p.result().status_code for p in posts] == [200] * 8
+            pids = requests.get(f"{origin}/_stats", timeout=10).json()["workers"]["pids"]
+            in_flight = pool.submit(requests.get, f"{base}/pokemon/25", timeout=10)
+            while requests.get(f"{origin}/_stats", timeout=10).json()["in_flight"] < 1:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+            assert in_flight.result().json()["name"] == "pikachu"
+        assert proc.wait(timeout=20) == 0
+        assert all(_wait_gone(pid) for pid in pids)
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
 
 
 def test_two_workers_count_every_request_and_the_peak_of_the_sum():
@@ -91,7 +150,10 @@ def test_a_killed_worker_is_restarted_and_the_stats_say_so():
         before = api.stats()["workers"]
         victim = before["pids"][0]
         os.kill(victim, signal.SIGKILL)
-        assert _wait_gone(victim, timeout=10)
+        # Reaped, not only a zombie: the first thread of a killed process is a zombie while
+        # its other threads still exit, and until the last does its listening socket still
+        # takes connections (and resets them). The supervisor reaps it once all are gone.
+        assert _wait_reaped(victim, timeout=10)
         deadline = time.monotonic() + 20
         while True:
             workers = api.stats()["workers"]
@@ -107,6 +169,17 @@ def test_a_killed_worker_is_restarted_and_the_stats_say_so():
                              headers={"Connection": "close"})
             assert r.status_code == 200
         assert api.stats()["workers"]["restarts"] == 1
+
+
+def _wait_reaped(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def test_sigint_does_not_stop_managed_workers():

@@ -38,9 +38,9 @@ class Link:
         self._buffer: list[tuple[Any, ...]] = []
         self._scheduled = False
         self._holding = False
-        # Numbered from this process's id: an answer left in the socket for the process this
+        # Numbered (this process's id, n): an answer left in the socket for the process this
         # one replaces can never carry a number this one waits for.
-        self._seq = itertools.count(os.getpid() << 32)
+        self._seq = zip(itertools.repeat(os.getpid()), itertools.count())
 
     def post(self, event: tuple[Any, ...], *, now: bool = False) -> None:
         """Queue ``event``; send now, or at the latest when this turn of the loop ends."""
@@ -89,13 +89,12 @@ class Link:
 class RemoteClient:
     """The handle ``arrive`` returns: one request's number and what happened to it so far."""
 
-    __slots__ = ("address", "entered", "known", "left", "name", "rid", "settled")
+    __slots__ = ("address", "entered", "known", "name", "rid", "settled")
 
     def __init__(self, rid: int, name: str | None, address: str | None) -> None:
         self.rid, self.name, self.address = rid, name, address
         self.known = False  # the ledger has it (it entered, or asked to)
         self.entered = False
-        self.left = False
         self.settled = False  # its last step was sent
 
 
@@ -109,7 +108,7 @@ class RemoteStats:
 
     def __init__(self, link: Link) -> None:
         self._link = link
-        self._rid = itertools.count(1)
+        self._rid = itertools.count()
         self._connections = 0
 
     def arrive(self, name: str | None = None, address: str | None = None) -> RemoteClient:
@@ -131,8 +130,7 @@ class RemoteStats:
         return admitted
 
     def leave(self, client: RemoteClient | None = None) -> None:
-        assert client is not None
-        client.left = True  # sent with its status (L), or by release() (X)
+        """Nothing to send: a leave goes with the request's status (L), or by release() (X)."""
 
     def count(self, status: int, client: RemoteClient | None = None) -> None:
         assert client is not None
