@@ -23,7 +23,7 @@ class StampingProtocol(asyncio.Protocol):
     def __init__(self, inner: asyncio.Protocol, loop: asyncio.AbstractEventLoop) -> None:
         self._inner = inner
         self._loop = loop
-        self.arrived = 0.0
+        self.arrived = loop.time()  # restamped by every chunk of bytes, before any request
         self.counted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

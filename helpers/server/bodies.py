@@ -27,9 +27,9 @@ class BodyCache:
     def pokemon(self, p: Pokemon, root: str) -> bytes:
         bodies = self._by_root.get(root)
         if bodies is None:
-            if len(self._by_root) >= self._max_roots:
-                del self._by_root[next(iter(self._by_root))]  # dicts keep insertion order
             bodies = self._by_root[root] = {}
+            if len(self._by_root) > self._max_roots:
+                del self._by_root[next(iter(self._by_root))]  # dicts keep insertion order
         body = bodies.get(p.id)
         if body is None:
             body = bodies[p.id] = json.dumps(pokemon_body(p, root)).encode("utf-8")
