@@ -323,5 +323,11 @@ def test_a_failing_worker_is_an_error_with_status_2(monkeypatch, capsys):
 
     monkeypatch.setattr(workers, "supported", lambda: None)
     monkeypatch.setattr(workers, "run", fail)
-    assert cli.main(["--workers", "2", "--port", "0"]) == 2
+    ctrl_c = signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.main(["--workers", "2", "--port", "0"]) == 2
+        # Run by hand (not --managed), Ctrl-C is left alone: it must still stop the server.
+        assert signal.getsignal(signal.SIGINT) is ctrl_c
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c)  # never leave this test process deaf to Ctrl-C
     assert capsys.readouterr().err == "error: worker 1 exited with code 3 before it listened\n"
