@@ -65,6 +65,9 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_settings.py::test_the_same_defaults_from_python_the_launcher_and_the_command_line",
     ],
     "helpers/server/runner.py": [
+        "tests/test_runner.py",
+        "tests/test_dashboard.py::test_dashboard_url_of_a_server_on_every_interface_is_the_loopback",
+        "tests/test_dashboard.py::test_make_serve_prints_the_dashboard_url",
         "tests/test_server_edges.py", "tests/test_api.py", "tests/test_faults_stats.py",
         "tests/test_launcher_cli.py::test_sigint_does_not_stop_a_managed_server",
         "tests/test_cli.py::test_sigterm_stops_cleanly",

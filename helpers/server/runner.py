@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from .app import API_PREFIX, TEXT_PREFIX, create_app
 from .arrival import StampingProtocol
 from .dashboard import PATH as DASHBOARD_PATH
+from .remote import Link
 from .settings import ServerSettings
-
-if TYPE_CHECKING:
-    from .remote import Link
 
 
 @dataclass
