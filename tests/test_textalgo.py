@@ -145,3 +145,9 @@ def test_five_phrases_by_default():
     text = "Red fox. Blue jay. Green frog. Gray wolf. Pink pig. Tan cat."
     assert textalgo.most_common_phrases(text) == [
         "red fox", "blue jay", "green frog", "gray wolf", "pink pig"]
+
+
+def test_a_title_before_a_capitalised_stopword_still_makes_a_person():
+    """"Mr The Rock": the title is the word before the whole run; dropping the stopword
+    "The" from the run does not make "The" the word before "Rock"."""
+    assert textalgo.named_entities("We met Mr The Rock today.") == [["PERSON", "Rock"]]
