@@ -215,9 +215,14 @@ def _wait_for_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     Reads the raw descriptor, not ``sys.stdin.buffer``: a thread blocked in the buffered
     reader holds its lock, and a server stopped meanwhile by SIGTERM would abort at exit
     ("Fatal Python error: could not acquire lock ... at interpreter shutdown"). Descriptor 0
-    is always open here (see :func:`_open_missing_standard_descriptors`).
+    is always open here (see :func:`_open_missing_standard_descriptors`); a read that fails
+    (EIO from a terminal that hung up, EAGAIN from a non-blocking stdin) also stops the server,
+    which no parent could stop otherwise.
     """
-    while os.read(0, io.DEFAULT_BUFFER_SIZE):
+    try:
+        while os.read(0, io.DEFAULT_BUFFER_SIZE):
+            pass
+    except OSError:
         pass
     try:
         loop.call_soon_threadsafe(stop.set)
