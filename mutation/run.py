@@ -59,7 +59,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_faults_stats.py", "tests/test_dashboard.py",
     ],
     "helpers/server/cli.py": [
-        "tests/test_cli.py",
+        "tests/test_cli.py", "tests/test_cli_stdin.py",
         "tests/test_app_routes.py::test_a_single_process_server_reports_itself_as_one_worker",
         "tests/test_launcher_cli.py", "tests/test_text_api.py",
         "tests/test_settings.py::test_the_same_defaults_from_python_the_launcher_and_the_command_line",
