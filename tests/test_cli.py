@@ -183,7 +183,9 @@ def test_a_managed_server_without_any_stdin_stops_at_once(closed):
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=ENV, cwd=ROOT, preexec_fn=close_them)
     status, out, err = _finish(proc)
-    assert (status, err) == (0, "")
+    assert status == 0  # not -6, the abort libuv gave on a standard descriptor
+    if 2 not in closed:  # with stderr closed, nothing can show on it anyway
+        assert err == ""
     assert out.strip().endswith("/api/v2")  # it started, printed its URL, and stopped
 
 

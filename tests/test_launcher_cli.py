@@ -479,6 +479,7 @@ def test_every_allowed_number_of_workers_reaches_the_server(workers, monkeypatch
     assert command[command.index("--workers") + 1] == str(workers)
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
 def test_a_start_that_cannot_run_the_interpreter_leaks_no_file(monkeypatch, tmp_path):
     """The server's log file is opened before the child starts: when the child cannot even
     be started, the launcher closes it again (a notebook retrying would pile up files)."""
