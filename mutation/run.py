@@ -113,7 +113,7 @@ TARGETS: dict[str, list[str]] = {
     "helpers/server/sprites.py": ["tests/test_sprite_pixels.py", "tests/test_sprites.py"],
     "helpers/server/wakeups.py": ["tests/test_server_internals.py", "tests/test_api.py"],
     "helpers/server/workers.py": [
-        "tests/test_ledger.py", "tests/test_workers.py",
+        "tests/test_supervisor.py", "tests/test_ledger.py", "tests/test_workers.py",
         "tests/test_launcher_cli.py::test_server_dies_with_its_parent_even_by_sigkill",
     ],
 }
@@ -125,7 +125,8 @@ TARGETS: dict[str, list[str]] = {
 
 # Modules whose mutants are shared among several cosmic-ray HTTP workers (each with its own
 # scratch copy), because their tests start many servers: the rest run one mutant at a time.
-WORKERS = {"helpers/server/app.py": 3, "helpers/launcher.py": 3, "helpers/server/cli.py": 3}
+WORKERS = {"helpers/server/app.py": 3, "helpers/launcher.py": 3, "helpers/server/cli.py": 3,
+           "helpers/server/workers.py": 2}
 
 # Operators left out, and why:
 # - ``|``: in these modules it only builds type unions (annotations, never evaluated under

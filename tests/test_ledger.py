@@ -509,7 +509,11 @@ async def _stats(session: aiohttp.ClientSession, server: runner.RunningServer) -
 def test_two_workers_answer_and_count_like_one_server():
     """6 requests to one worker and 4 to the other, all in flight at once (latency 0.8 s,
     sent on 10 connections): each worker's /_stats says 10 requests, peak 10, every client
-    and status, as one server would; the connections are counted once each."""
+    and status, as one server would; the connections are counted once each.
+
+    Margin: the 10 requests leave the client within a few milliseconds, and each is held
+    0.8 s, over a hundred times longer; a machine too slow for that would see a lower peak
+    (never a higher one), so the test can fail on a starved machine but never pass wrongly."""
 
     async def main():
         async with _workers(latency=0.8) as (w0, w1), aiohttp.ClientSession(
@@ -572,7 +576,13 @@ def test_faults_with_two_workers_are_those_of_one_server():
 
 def test_capacity_and_rate_limit_hold_across_two_workers():
     """``--capacity 3``: 8 requests at once over two workers, 3 answered and 5 refused
-    (429); ``--rate-limit 2``: a client's bucket is one, whichever worker it reaches."""
+    (429); ``--rate-limit 2``: a client's bucket is one, whichever worker it reaches.
+
+    Margin: the 8 requests are all sent within a few milliseconds and each answer is held
+    0.8 s, so the first 3 are still being served when the other 5 arrive. The 4 rate-limited
+    requests are sent one after another with no latency: the bucket (2 per second, burst 2)
+    cannot have refilled a whole token between the 2nd and the 4th unless they are 0.5 s
+    apart; ``429 in limited[2:]`` holds as long as the four take under half a second."""
 
     async def main():
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:

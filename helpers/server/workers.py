@@ -22,6 +22,7 @@ POSIX only (``SO_REUSEPORT``, ``SOCK_SEQPACKET``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import selectors
@@ -38,12 +39,14 @@ from .ledger import MAX_MESSAGE, Ledger, decode, socket_pair
 from .settings import ServerSettings
 
 READY_TIMEOUT = 30.0
+STOP_GRACE = 5.0
+"""Seconds :meth:`Supervisor.stop` gives the workers to stop before it kills them."""
 _ENV = "COURSE_SERVER_WORKER"
 
 
 def supported() -> str | None:
     """Why ``--workers`` cannot work here, or None when it can."""
-    if os.name != "posix" or not hasattr(socket, "SO_REUSEPORT"):
+    if not hasattr(socket, "SO_REUSEPORT"):  # Windows has none
         return "--workers above 1 needs SO_REUSEPORT (Linux, macOS, BSD); use --workers 1"
     if not hasattr(socket, "SOCK_SEQPACKET"):
         return "--workers above 1 needs SOCK_SEQPACKET sockets; use --workers 1"
@@ -54,19 +57,36 @@ def reserve_port(host: str, port: int) -> socket.socket:
     """A socket bound (not listening) to ``host:port`` with SO_REUSEPORT, held for the run.
 
     It keeps the port ours while workers come and go (``port=0``: the kernel's choice). It does
-    not listen, so the kernel never hands it a connection. A port some other program already
-    uses is refused first, without SO_REUSEPORT, so two servers never share one by accident.
+    not listen, so the kernel never hands it a connection.
+
+    Two rules, both Linux's, decide who else may bind the port:
+
+    - A port some other program uses (a listening socket, or a bound one) is refused first,
+      so two servers never share one by accident. The probe sets SO_REUSEADDR, as every
+      server does, so that the connections a server just closed (TIME_WAIT, for a minute
+      after a restart on the same port) do not count as a user.
+    - The reservation itself sets only SO_REUSEPORT: our workers (same user, SO_REUSEPORT)
+      may join it, but another server's probe is refused even before our workers listen.
+      Only when the port is still in TIME_WAIT from a server without SO_REUSEPORT (a
+      one-process server just stopped) does it need SO_REUSEADDR as well, and then another
+      ``--workers`` server could join it in the second before our workers listen.
     """
     family, kind, proto, _, addr = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     if port:
         with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(addr)  # raises EADDRINUSE when taken
     sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind(addr)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
     except BaseException:
         sock.close()
         raise
@@ -182,13 +202,14 @@ class Supervisor:
             sel.close()
 
     def stop(self) -> None:
-        """Close every lifeline (workers exit), wait, and escalate only if needed."""
+        """Close every lifeline (workers exit), wait up to ``STOP_GRACE`` seconds, then kill
+        any worker still running (a stuck one must not outlive the server)."""
         self.stopping = True
         for i in range(self.count):
             self._reap(i)
         # Keep answering while they stop: a worker may be waiting on a question (its
         # dashboard samples a few times a second) and would not see its lifeline close.
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + STOP_GRACE
         while (any(p is not None and p.poll() is None for p in self.procs)
                and time.monotonic() < deadline):
             self.drain()
@@ -269,7 +290,7 @@ def _wait_for_eof(stop: threading.Event) -> None:
 # --------------------------------------------------------------------------- one worker
 
 
-def worker_main() -> int:
+def worker_main() -> None:
     """``python -m helpers.server.workers``: one worker, configured by its supervisor."""
     from . import runner
     from .cli import _run
@@ -310,8 +331,7 @@ def worker_main() -> int:
             await server.close()
 
     _run(serve())
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main())
+    worker_main()

@@ -1,0 +1,314 @@
+"""The ``--workers`` supervisor's own duties, each on the case that breaks it.
+
+``test_workers.py`` checks what a client sees of several workers. This file checks the
+supervisor: restarting on the port it just used, restarting a dead worker without a tight loop,
+giving up at once on a worker that cannot start, killing one that will not stop, stopping when
+its parent says so, and sleeping while nothing happens. The in-process tests drive a
+:class:`~helpers.server.workers.Supervisor` with stand-in processes and a hand-moved clock, so
+they say exactly when something happens without waiting for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from helpers.server import workers
+from helpers.server.settings import ServerSettings
+from tests.test_launcher_cli import ENV, ROOT, _wait_gone
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="--workers needs SO_REUSEPORT")
+
+SERVER = [sys.executable, "-m", "helpers.server"]
+
+
+# --------------------------------------------------------------------------- stand-ins
+
+
+class Clock:
+    """``time.monotonic`` and ``time.sleep`` for the supervisor: time moves only by hand, or
+    by the supervisor's own sleeps."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeProcess:
+    """A worker process as the supervisor sees it: running until it exits or is killed."""
+
+    def __init__(self, clock: Clock, pid: int = 4242, *, stops_when_asked: bool = True) -> None:
+        self.clock = clock
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stops_when_asked = stops_when_asked
+        self.killed_at: float | None = None
+        self.waited = False
+
+    def exit(self, code: int) -> None:
+        self.returncode = code
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def kill(self) -> None:
+        self.killed_at = self.clock.now
+        self.returncode = -signal.SIGKILL
+
+    def wait(self) -> int | None:
+        self.waited = True
+        return self.returncode
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(workers, "time", SimpleNamespace(monotonic=fake.monotonic,
+                                                         sleep=fake.sleep))
+    return fake
+
+
+@pytest.fixture
+def supervisor(clock: Clock, monkeypatch: pytest.MonkeyPatch):
+    """A two-worker supervisor whose ``spawn`` records when it was called instead of starting
+    a process; the ledger, sockets and bookkeeping are the real ones."""
+    sup = workers.Supervisor(ServerSettings(), 2)
+    sup.spawned = []  # type: ignore[attr-defined]
+
+    def spawn(index: int) -> None:
+        sup.spawned.append((index, clock.now))  # type: ignore[attr-defined]
+        sup.procs[index] = FakeProcess(clock, pid=100 + index)
+        sup._started_at[index] = clock.now
+
+    monkeypatch.setattr(sup, "spawn", spawn)
+    sup.spawn(0)
+    sup.spawn(1)
+    sup.spawned.clear()  # type: ignore[attr-defined]
+    yield sup
+    for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
+        s.close()
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+def _checks_until_respawn(sup, clock: Clock, step: float = 0.1, limit: float = 5.0) -> float:
+    """Run ``check_workers`` every ``step`` seconds (as :func:`workers.run` does); the seconds
+    from the first check until a worker was started again."""
+    start = clock.now
+    while clock.now - start <= limit:
+        sup.check_workers()
+        if sup.spawned:
+            return clock.now - start
+        clock.now += step
+    raise AssertionError(f"no worker was restarted within {limit} s")
+
+
+def test_a_worker_that_dies_as_it_starts_is_restarted_after_half_a_second(supervisor, clock):
+    """A worker that cannot stay up (it exits 0.2 s after it started) must not be restarted
+    in a tight loop, using a core to fail again and again: the next start waits 0.5 s."""
+    clock.now += 0.2
+    supervisor.procs[1].exit(1)
+    waited = _checks_until_respawn(supervisor, clock)
+    assert [i for i, _ in supervisor.spawned] == [1]
+    assert 0.5 <= waited <= 0.6 + 1e-9  # 0.5 s, found by the next check (every 0.1 s)
+    assert supervisor.ledger.restarts == 1
+
+
+def test_a_worker_that_dies_after_running_a_while_is_restarted_at_once(supervisor, clock):
+    """One that served for a while (here 30 s) and then died is replaced on the next check:
+    the room is waiting for it."""
+    clock.now += 30.0
+    supervisor.procs[0].exit(-9)
+    waited = _checks_until_respawn(supervisor, clock)
+    assert [i for i, _ in supervisor.spawned] == [0]
+    assert waited <= 0.1 + 1e-9
+    assert supervisor.ledger.restarts == 1
+
+
+def test_a_worker_that_exits_before_it_listens_stops_the_start_at_once():
+    """When a worker cannot start, the supervisor says which one and with what status, at
+    once, instead of waiting for the (30 s) start timeout."""
+    sup = workers.Supervisor(ServerSettings(), 2)
+    try:
+        clock = Clock()
+        sup.procs = [FakeProcess(clock, pid=1), FakeProcess(clock, pid=2)]
+        sup.procs[1].exit(3)
+        with pytest.raises(RuntimeError) as failed:
+            sup.wait_ready(timeout=2.0)
+        assert str(failed.value).startswith("worker 1 exited with code 3 before it listened")
+    finally:
+        for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
+            s.close()
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+def test_stop_kills_only_a_worker_that_will_not_stop_and_only_after_the_grace(supervisor,
+                                                                              clock):
+    """``stop`` closes the lifelines and waits ``STOP_GRACE`` seconds: a worker that exits in
+    that time is left to exit; one that is stuck is then killed and reaped, so no worker
+    outlives its server."""
+    stuck, good = supervisor.procs
+    start = clock.now
+    good.exit(0)
+    supervisor.stop()
+    assert good.killed_at is None
+    assert stuck.killed_at is not None and stuck.waited
+    assert workers.STOP_GRACE <= stuck.killed_at - start <= workers.STOP_GRACE + 0.05
+    assert all(lifeline is None for lifeline in supervisor._lifelines)
+
+
+def test_stop_before_every_worker_was_started_does_not_fail(clock):
+    """A start that failed part-way (the second worker could not be started) is still stopped
+    cleanly: the workers never started are skipped."""
+    sup = workers.Supervisor(ServerSettings(), 3)
+    try:
+        sup.procs[0] = FakeProcess(clock)
+        sup.procs[0].exit(0)
+        sup.stop()
+    finally:
+        for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
+            s.close()
+
+
+# --------------------------------------------------------------------------- the real process
+
+
+def _start(port: int, n: int, **popen) -> tuple[subprocess.Popen, str]:
+    popen.setdefault("stdin", subprocess.PIPE)
+    proc = subprocess.Popen([*SERVER, "--port", str(port), "--workers", str(n), "--managed"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT,
+                            **popen)
+    line = proc.stdout.readline().decode().strip()
+    if not line:
+        _, err = proc.communicate(timeout=20)
+        pytest.fail(f"the server did not start: {err.decode().strip()}")
+    return proc, line
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Close its stdin, as a parent does, and expect a clean exit (status 0, nothing on
+    stderr)."""
+    proc.stdin.close()
+    proc.stdin = None  # so that communicate does not flush it
+    _, err = proc.communicate(timeout=20)
+    assert (proc.returncode, err.decode()) == (0, "")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("before", [2, 1], ids=["after-workers", "after-one-process"])
+def test_the_port_just_used_can_be_used_again_at_once(before):
+    """Restarting the classroom server on its port right after stopping it works. The stopped
+    server closed its clients' connections, so the port is in TIME_WAIT for a minute: a
+    plain bind fails, which the test checks first, but a server must start there."""
+    port = _free_port()
+    proc, url = _start(port, before)
+    with requests.Session() as session:  # keep-alive: the server closes these when it stops
+        for i in range(1, 6):
+            assert session.get(f"{url}/pokemon/{i}", timeout=10).status_code == 200
+        _stop(proc)
+    with socket.socket() as plain, pytest.raises(OSError) as busy:
+        plain.bind(("127.0.0.1", port))
+    assert busy.value.errno == errno.EADDRINUSE  # TIME_WAIT, the case under test
+    proc, url = _start(port, 2)
+    try:
+        assert requests.get(f"{url}/pokemon/25", timeout=10).json()["name"] == "pikachu"
+    finally:
+        _stop(proc)
+
+
+def test_a_running_server_s_port_is_still_refused():
+    """The other half of the rule above: a port where a server listens is refused."""
+    port = _free_port()
+    proc, _ = _start(port, 1)
+    try:
+        result = subprocess.run([*SERVER, "--port", str(port), "--workers", "2"],
+                                capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=30)
+    finally:
+        _stop(proc)
+    assert result.returncode != 0
+    assert f"port {port} is already in use" in result.stderr
+
+
+def test_sigterm_stops_a_managed_supervisor_whose_stdin_is_still_open():
+    """``kill`` (SIGTERM) stops a managed ``--workers`` server, with status 0, even while its
+    parent still holds its stdin: the thread waiting on stdin must not keep it alive."""
+    proc, url = _start(0, 2)
+    pids = requests.get(url.rsplit("/api/v2", 1)[0] + "/_stats", timeout=10).json()[
+        "workers"]["pids"]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)  # stdin still open: not communicate(), which would close it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdin.close()
+        proc.stdin = None
+        _, err = proc.communicate()
+    assert (proc.returncode, err.decode()) == (0, "")
+    assert all(_wait_gone(pid) for pid in pids)
+
+
+def test_a_stdin_that_cannot_be_read_stops_managed_workers():
+    """As for one process (``test_cli_stdin.py``): a non-blocking stdin with nothing in it
+    means the supervisor cannot learn that its parent has gone, so it stops, cleanly."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)  # the child inherits the flag: its read fails with EAGAIN
+    try:
+        proc = subprocess.Popen([*SERVER, "--port", "0", "--workers", "2", "--managed"],
+                                stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=ENV, cwd=ROOT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    finally:
+        os.close(r)
+        os.close(w)  # held open until now: the child never sees end of file
+    assert (proc.returncode, err.decode()) == (0, "")
+    assert out.decode().strip().endswith("/api/v2")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_an_idle_supervisor_sleeps():
+    """With no request to count, the supervisor waits in ``select``: over 2 s it uses a small
+    fraction of a core. A loop that polled instead would use all of one (measured here:
+    0.01-0.02 s idle, against 2.0 s for a loop whose ``select`` does not wait)."""
+    proc, _ = _start(0, 2)
+    try:
+        time.sleep(0.5)  # past the start
+        before = _cpu_seconds(proc.pid)
+        time.sleep(2.0)
+        used = _cpu_seconds(proc.pid) - before
+    finally:
+        _stop(proc)
+    assert used < 0.3, f"the idle supervisor used {used:.2f} s of CPU in 2 s"
