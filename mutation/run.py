@@ -38,8 +38,8 @@ BIN = Path(sys.executable).parent
 # costs little. A surviving mutant runs them all: that is where the time goes.
 TARGETS: dict[str, list[str]] = {
     "helpers/server/app.py": [
-        "tests/test_app_routes.py", "tests/test_api.py", "tests/test_malformed.py",
-        "tests/test_server_internals.py", "tests/test_text_api.py",
+        "tests/test_keys.py", "tests/test_app_routes.py", "tests/test_api.py",
+        "tests/test_malformed.py", "tests/test_server_internals.py", "tests/test_text_api.py",
         "tests/test_ledger.py::test_capacity_and_rate_limit_hold_across_two_workers",
         "tests/test_server_edges.py", "tests/test_user_facing.py", "tests/test_faults_stats.py",
     ],
@@ -73,7 +73,8 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_cli.py::test_sigterm_stops_cleanly",
     ],
     "helpers/server/pokedex.py": [
-        "tests/test_dataset.py", "tests/test_server_internals.py", "tests/test_api.py",
+        "tests/test_keys.py", "tests/test_dataset.py", "tests/test_server_internals.py",
+        "tests/test_api.py",
     ],
     "helpers/server/textalgo.py": ["tests/test_textalgo.py", "tests/test_text_api.py"],
     "helpers/launcher.py": [
@@ -110,7 +111,9 @@ TARGETS: dict[str, list[str]] = {
     "helpers/server/lan.py": ["tests/test_lan.py"],
     "helpers/server/ledger.py": ["tests/test_ledger.py", "tests/test_workers.py"],
     "helpers/server/remote.py": ["tests/test_ledger.py", "tests/test_workers.py"],
-    "helpers/server/sprites.py": ["tests/test_sprite_pixels.py", "tests/test_sprites.py"],
+    "helpers/server/sprites.py": [
+        "tests/test_keys.py", "tests/test_sprite_pixels.py", "tests/test_sprites.py",
+    ],
     "helpers/server/wakeups.py": ["tests/test_server_internals.py", "tests/test_api.py"],
     "helpers/server/workers.py": [
         "tests/test_supervisor.py", "tests/test_ledger.py", "tests/test_workers.py",

@@ -110,19 +110,6 @@ def test_unknown_sprite_is_404_not_found(port, key):
     assert r.headers["content-type"].startswith("text/plain")
 
 
-@pytest.mark.parametrize("key", ["000000025", "0000000025", "-00000001", "+25", "MR-MIME",
-                                 "nidoran-f", "1e3", "pika_chu"])
-def test_sprite_keys_are_the_pokemon_endpoints_keys(port, key):
-    """A key finds a sprite exactly when it finds the Pokémon at /api/v2/pokemon/{key}: ids
-    of up to nine characters (zeros in front allowed), names in any case; the same 404 and
-    400 otherwise."""
-    sprite = get(port, f"/sprites/{key}.png")
-    pokemon = get(port, f"/api/v2/pokemon/{key}")
-    assert sprite.status == pokemon.status, (sprite.status, pokemon.status)
-    if key == "000000025":
-        assert sprite.status == 200
-
-
 @pytest.mark.parametrize("path", ["/sprites/25", "/sprites/25.gif", "/sprites/25.png/",
                                   "/sprites/", "/sprites/25.png.gif"])
 def test_not_a_png_file_is_404(port, path):

@@ -27,7 +27,7 @@ from . import dashboard, textalgo
 from .arrival import StampingProtocol
 from .bodies import MAX_ROOTS, BodyCache
 from .faults import FaultPlan, RateLimiter, retry_after_header
-from .pokedex import Pokedex, Pokemon
+from .pokedex import Pokedex, Pokemon, parse_key
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 from .remote import Link, RemoteLimiter, RemoteStats, remote_take
 from .settings import ServerSettings
@@ -57,10 +57,6 @@ ROOTS = web.AppKey("roots", dict[str, str])
 # a client library that resolves every link (pokebase does) works against this server.
 LINKED_KINDS = ("ability", "pokemon-form", "pokemon-species", "stat", "type")
 
-# The real PokéAPI's rule: digits (optionally signed) are ids, letters/digits/-/+ are names,
-# anything else is malformed and answered 400.
-_ID = re.compile(r"-?[0-9]+")
-_NAME = re.compile(r"[0-9A-Za-z+-]+")
 _HOST = re.compile(r"[A-Za-z0-9_.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
@@ -278,13 +274,9 @@ def _count_param(raw: str | None) -> int:
 
 def _find_pokemon(request: web.Request) -> Pokemon | web.Response:
     """The Pokémon named by ``{key}`` (an id or a name), or the error PokéAPI gives."""
-    key = request.match_info["key"]
-    dex = request.app[POKEDEX]
-    if _ID.fullmatch(key):
-        found = dex.by_id(int(key)) if len(key) <= 9 else None
-    elif _NAME.fullmatch(key):
-        found = dex.by_name(key)
-    else:
+    try:
+        found = request.app[POKEDEX].find(request.match_info["key"])
+    except ValueError:
         return plain(400, "Bad Request")
     return plain(404, "Not Found") if found is None else found
 
@@ -312,12 +304,14 @@ async def linked_detail(request: web.Request) -> web.Response:
     """``/{kind}/{id or name}``: only ``id`` and ``name`` (the real API has much more)."""
     kind, key = request.match_info["kind"], request.match_info["key"]
     by_id = request.app[RESOURCES][kind]
-    if _ID.fullmatch(key):
-        found = int(key) if len(key) <= 9 and int(key) in by_id else None
-    elif _NAME.fullmatch(key):
-        found = next((i for i, name in by_id.items() if name == key.lower()), None)
-    else:
+    try:
+        parsed = parse_key(key)
+    except ValueError:
         return plain(400, "Bad Request")
+    if isinstance(parsed, int):
+        found = parsed if parsed in by_id else None
+    else:
+        found = next((i for i, name in by_id.items() if name == parsed), None)
     if found is None:
         return plain(404, "Not Found")
     return web.json_response({"id": found, "name": by_id[found]})
@@ -417,7 +411,12 @@ def _is_loopback(address: str | None) -> bool:
 def create_app(settings: ServerSettings | None = None, *, link: Link | None = None
                ) -> web.Application:
     """The application. ``link``: this process is one of several workers (``--workers``), and
-    the counters, fault counts and rate limits live in the supervisor (:mod:`.ledger`)."""
+    the counters, fault counts and rate limits live in the supervisor (:mod:`.ledger`).
+
+    Served by :func:`.runner.start` (as every server of the course is), each connection is
+    stamped when it opens: latency counts from a request's arrival, and ``/_stats`` counts
+    ``connections_opened``. Served any other way (``aiohttp.test_utils``, ``web.run_app``),
+    latency counts from when the handler starts and ``connections_opened`` stays 0."""
     settings = settings or ServerSettings()
     app = web.Application(middlewares=[simulate], client_max_size=MAX_BODY)
     app[SETTINGS] = settings

@@ -7,6 +7,7 @@ server that serves them, so code written against the real API works here unchang
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -15,6 +16,28 @@ from typing import Any
 from .refs import ABILITY_IDS, STAT_IDS, TYPE_IDS
 
 STAT_NAMES = ("hp", "attack", "defense", "special-attack", "special-defense", "speed")
+
+# The real PokéAPI's rule for the ``{id or name}`` of a path: digits (optionally signed) are an
+# id; letters, digits, ``-`` and ``+`` are a name; anything else is malformed (400).
+_ID = re.compile(r"-?[0-9]+")
+_NAME = re.compile(r"[0-9A-Za-z+-]+")
+MAX_ID_DIGITS = 9
+
+
+def parse_key(key: str) -> int | str:
+    """The ``{id or name}`` of a PokéAPI path: an ``int`` for an id, the lower-cased name
+    (names are case-insensitive) for a name.
+
+    Raises ``ValueError`` for anything else, which every route answers with 400 Bad Request,
+    as PokéAPI does. An id longer than ``MAX_ID_DIGITS`` is returned as 0, which no resource
+    has (so it is a 404), without converting it: a long one would cost time for nothing, and
+    Python refuses to convert more than 4,300 digits.
+    """
+    if _ID.fullmatch(key):
+        return int(key) if len(key) <= MAX_ID_DIGITS else 0
+    if _NAME.fullmatch(key):
+        return key.lower()
+    raise ValueError(f"neither an id nor a name: {key!r}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,15 @@ class Pokedex:
 
     def by_name(self, name: str) -> Pokemon | None:
         return self._by_name.get(name.lower())
+
+    def find(self, key: str) -> Pokemon | None:
+        """The Pokémon a path's ``{id or name}`` names, or None when there is none (404).
+
+        Raises ``ValueError`` when ``key`` is neither an id nor a name (400): see
+        :func:`parse_key`. Every route that takes a Pokémon uses this, so they agree.
+        """
+        parsed = parse_key(key)
+        return self.by_id(parsed) if isinstance(parsed, int) else self._by_name.get(parsed)
 
 
 def _ref(api: str, kind: str, name: str, key: str | int | None = None) -> dict[str, str]:

@@ -35,8 +35,6 @@ GLYPH_W, GLYPH_H = 5, 7
 
 # A key is a file name: an id or a name (PokéAPI's rule), then ".png" (any case).
 _FILE = re.compile(r"(?P<stem>[^/]*)\.png", re.IGNORECASE)
-_ID = re.compile(r"-?[0-9]+")
-_NAME = re.compile(r"[0-9A-Za-z+-]+")
 
 
 def side_for(size: int) -> tuple[int, int]:
@@ -186,13 +184,9 @@ def sprite_handler(dex_key: web.AppKey[Pokedex], settings_key: web.AppKey[Server
         match = _FILE.fullmatch(request.match_info["file"])
         if match is None:
             return web.Response(status=404, text="Not Found")  # not a .png file
-        stem = match["stem"]
-        dex = request.app[dex_key]
-        if _ID.fullmatch(stem):
-            found = dex.by_id(int(stem)) if len(stem) <= 9 else None
-        elif _NAME.fullmatch(stem):
-            found = dex.by_name(stem)
-        else:
+        try:
+            found = request.app[dex_key].find(match["stem"])
+        except ValueError:  # the same keys as /pokemon/{id or name}, the same errors
             return web.Response(status=400, text="Bad Request")
         if found is None:
             return web.Response(status=404, text="Not Found")
