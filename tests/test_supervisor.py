@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -50,13 +51,18 @@ class Clock:
 
 
 class FakeProcess:
-    """A worker process as the supervisor sees it: running until it exits or is killed."""
+    """A worker process as the supervisor sees it. With a ``lifeline`` (the read end of the
+    pipe the supervisor holds the other end of), it exits by itself, status 0, once the
+    supervisor closes its end, unless it is ``stuck``; until then, or without one, it runs
+    until it exits or is killed."""
 
-    def __init__(self, clock: Clock, pid: int = 4242, *, stops_when_asked: bool = True) -> None:
+    def __init__(self, clock: Clock, pid: int = 999_999, *, lifeline: int | None = None,
+                 stuck: bool = False) -> None:
         self.clock = clock
         self.pid = pid
+        self.lifeline = lifeline
+        self.stuck = stuck
         self.returncode: int | None = None
-        self.stops_when_asked = stops_when_asked
         self.killed_at: float | None = None
         self.waited = False
 
@@ -64,6 +70,12 @@ class FakeProcess:
         self.returncode = code
 
     def poll(self) -> int | None:
+        if self.returncode is None and self.lifeline is not None and not self.stuck:
+            try:
+                if os.read(self.lifeline, 1) == b"":
+                    self.returncode = 0  # the supervisor closed its end: stop
+            except BlockingIOError:
+                pass  # still open
         return self.returncode
 
     def kill(self) -> None:
@@ -75,6 +87,12 @@ class FakeProcess:
         return self.returncode
 
 
+def _close(sup: workers.Supervisor) -> None:
+    """Close a supervisor's sockets (a real one's close when its process exits)."""
+    for sock in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
+        sock.close()
+
+
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
@@ -83,25 +101,41 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-@pytest.fixture
-def supervisor(clock: Clock, monkeypatch: pytest.MonkeyPatch):
-    """A two-worker supervisor whose ``spawn`` records when it was called instead of starting
-    a process; the ledger, sockets and bookkeeping are the real ones."""
-    sup = workers.Supervisor(ServerSettings(), 2)
+def _supervisor(clock: Clock, monkeypatch: pytest.MonkeyPatch, count: int, *,
+                stuck: tuple[int, ...] = ()):
+    """A supervisor whose ``spawn`` records when it was called and starts a
+    :class:`FakeProcess` instead of a process; the ledger, sockets, lifelines and bookkeeping
+    are the real ones."""
+    sup = workers.Supervisor(ServerSettings(), count)
     sup.spawned = []  # type: ignore[attr-defined]
+    ends: list[int] = []
 
     def spawn(index: int) -> None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        ends.append(read_end)
         sup.spawned.append((index, clock.now))  # type: ignore[attr-defined]
-        sup.procs[index] = FakeProcess(clock, pid=100 + index)
+        sup.procs[index] = FakeProcess(clock, pid=999_000 + index, lifeline=read_end,
+                                       stuck=index in stuck)
+        sup._lifelines[index] = write_end
         sup._started_at[index] = clock.now
 
     monkeypatch.setattr(sup, "spawn", spawn)
+    return sup, ends
+
+
+@pytest.fixture
+def supervisor(clock: Clock, monkeypatch: pytest.MonkeyPatch):
+    """Two fake workers, started at the clock's start."""
+    sup, ends = _supervisor(clock, monkeypatch, 2)
     sup.spawn(0)
     sup.spawn(1)
     sup.spawned.clear()  # type: ignore[attr-defined]
     yield sup
-    for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
-        s.close()
+    sup.stop()
+    _close(sup)
+    for end in ends:
+        os.close(end)
 
 
 # --------------------------------------------------------------------------- restarts
@@ -130,10 +164,12 @@ def test_a_worker_that_dies_as_it_starts_is_restarted_after_half_a_second(superv
     assert supervisor.ledger.restarts == 1
 
 
-def test_a_worker_that_dies_after_running_a_while_is_restarted_at_once(supervisor, clock):
-    """One that served for a while (here 30 s) and then died is replaced on the next check:
-    the room is waiting for it."""
-    clock.now += 30.0
+@pytest.mark.parametrize("lived", [1.0, 1.5, 30.0])
+def test_a_worker_that_dies_after_running_a_second_is_restarted_at_once(supervisor, clock,
+                                                                         lived):
+    """One that served for a second or more and then died is replaced within one check
+    (0.1 s): the room is waiting for it. (The fake clock makes 1.0 s exact: the boundary.)"""
+    clock.now += lived
     supervisor.procs[0].exit(-9)
     waited = _checks_until_respawn(supervisor, clock)
     assert [i for i, _ in supervisor.spawned] == [0]
@@ -147,75 +183,110 @@ def test_a_worker_that_exits_before_it_listens_stops_the_start_at_once():
     sup = workers.Supervisor(ServerSettings(), 2)
     try:
         clock = Clock()
-        sup.procs = [FakeProcess(clock, pid=1), FakeProcess(clock, pid=2)]
+        sup.procs = [FakeProcess(clock), FakeProcess(clock)]
         sup.procs[1].exit(3)
         with pytest.raises(RuntimeError) as failed:
             sup.wait_ready(timeout=2.0)
         assert str(failed.value).startswith("worker 1 exited with code 3 before it listened")
     finally:
-        for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
-            s.close()
+        _close(sup)
 
 
 # --------------------------------------------------------------------------- stopping
 
 
-def test_stop_kills_only_a_worker_that_will_not_stop_and_only_after_the_grace(supervisor,
-                                                                              clock):
-    """``stop`` closes the lifelines and waits ``STOP_GRACE`` seconds: a worker that exits in
-    that time is left to exit; one that is stuck is then killed and reaped, so no worker
-    outlives its server."""
-    stuck, good = supervisor.procs
-    start = clock.now
-    good.exit(0)
-    supervisor.stop()
-    assert good.killed_at is None
-    assert stuck.killed_at is not None and stuck.waited
-    assert workers.STOP_GRACE <= stuck.killed_at - start <= workers.STOP_GRACE + 0.05
-    assert all(lifeline is None for lifeline in supervisor._lifelines)
-
-
-def test_stop_before_every_worker_was_started_does_not_fail(clock):
-    """A start that failed part-way (the second worker could not be started) is still stopped
-    cleanly: the workers never started are skipped."""
-    sup = workers.Supervisor(ServerSettings(), 3)
+def test_stop_kills_only_a_worker_that_will_not_stop_and_only_after_the_grace(clock,
+                                                                              monkeypatch):
+    """``stop`` closes the lifelines and waits ``STOP_GRACE`` seconds: a worker that exits
+    when its lifeline closes is left to exit; one that is stuck is then killed and reaped, so
+    no worker outlives its server."""
+    sup, ends = _supervisor(clock, monkeypatch, 2, stuck=(0,))
     try:
-        sup.procs[0] = FakeProcess(clock)
-        sup.procs[0].exit(0)
+        sup.spawn(0)
+        sup.spawn(1)
+        stuck, good = sup.procs
+        start = clock.now
         sup.stop()
+        assert (good.returncode, good.killed_at) == (0, None)
+        assert stuck.killed_at is not None and stuck.waited
+        assert workers.STOP_GRACE <= stuck.killed_at - start <= workers.STOP_GRACE + 0.05
     finally:
-        for s in (sup.events, sup._events_child, *sup.replies, *sup._replies_child):
-            s.close()
+        _close(sup)
+        for end in ends:
+            os.close(end)
+
+
+def test_stop_before_every_worker_was_started_does_not_wait(clock, monkeypatch):
+    """A start that failed part-way (the second of three workers could not be started) is
+    stopped at once: the started worker exits when asked, the others never existed."""
+    sup, ends = _supervisor(clock, monkeypatch, 3)
+    try:
+        sup.spawn(0)
+        start = clock.now
+        sup.stop()
+        assert sup.procs[0].returncode == 0 and sup.procs[0].killed_at is None
+        assert clock.now - start <= 0.05  # no grace spent waiting for the other two
+    finally:
+        _close(sup)
+        for end in ends:
+            os.close(end)
+
+
+def test_reservation_over_a_one_process_servers_time_wait_is_still_exclusive():
+    """Right after a one-process server stopped (TIME_WAIT from a socket without
+    SO_REUSEPORT), the reservation needs SO_REUSEADDR to bind, and must not keep it: another
+    ``--workers`` server, or a one-process server, is still refused the port."""
+    with socket.socket() as listener:  # a server's socket, as asyncio makes it
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server closes first: its side goes to TIME_WAIT
+            client.recv(1)
+    with socket.socket() as plain, pytest.raises(OSError) as busy:
+        plain.bind(("127.0.0.1", port))
+    assert busy.value.errno == errno.EADDRINUSE  # TIME_WAIT, the case under test
+    with workers.reserve_port("127.0.0.1", port):
+        with pytest.raises(OSError) as second:
+            workers.reserve_port("127.0.0.1", port).close()
+        assert second.value.errno == errno.EADDRINUSE
+        with socket.socket() as one_process, pytest.raises(OSError) as refused:
+            one_process.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            one_process.bind(("127.0.0.1", port))
+        assert refused.value.errno == errno.EADDRINUSE
 
 
 # --------------------------------------------------------------------------- the real process
 
 
-def _start(port: int, n: int, **popen) -> tuple[subprocess.Popen, str]:
-    popen.setdefault("stdin", subprocess.PIPE)
+def _start(port: int, n: int) -> tuple[subprocess.Popen, str]:
+    """A managed server with ``n`` workers (its parent: this test, holding its stdin); its
+    process and base URL."""
     proc = subprocess.Popen([*SERVER, "--port", str(port), "--workers", str(n), "--managed"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT,
-                            **popen)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
     line = proc.stdout.readline().decode().strip()
     if not line:
-        _, err = proc.communicate(timeout=20)
+        proc.kill()
+        _, err = proc.communicate()
         pytest.fail(f"the server did not start: {err.decode().strip()}")
     return proc, line
 
 
 def _stop(proc: subprocess.Popen) -> None:
     """Close its stdin, as a parent does, and expect a clean exit (status 0, nothing on
-    stderr)."""
+    stderr); killed if it does not exit."""
     proc.stdin.close()
     proc.stdin = None  # so that communicate does not flush it
-    _, err = proc.communicate(timeout=20)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     assert (proc.returncode, err.decode()) == (0, "")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("before", [2, 1], ids=["after-workers", "after-one-process"])
@@ -223,12 +294,17 @@ def test_the_port_just_used_can_be_used_again_at_once(before):
     """Restarting the classroom server on its port right after stopping it works. The stopped
     server closed its clients' connections, so the port is in TIME_WAIT for a minute: a
     plain bind fails, which the test checks first, but a server must start there."""
-    port = _free_port()
-    proc, url = _start(port, before)
-    with requests.Session() as session:  # keep-alive: the server closes these when it stops
-        for i in range(1, 6):
-            assert session.get(f"{url}/pokemon/{i}", timeout=10).status_code == 200
-        _stop(proc)
+    proc, url = _start(0, before)
+    port = urlsplit(url).port
+    try:
+        with requests.Session() as session:  # keep-alive: the server closes these on stop,
+            for i in range(1, 6):            # before the client does
+                assert session.get(f"{url}/pokemon/{i}", timeout=10).status_code == 200
+            _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     with socket.socket() as plain, pytest.raises(OSError) as busy:
         plain.bind(("127.0.0.1", port))
     assert busy.value.errno == errno.EADDRINUSE  # TIME_WAIT, the case under test
@@ -239,16 +315,20 @@ def test_the_port_just_used_can_be_used_again_at_once(before):
         _stop(proc)
 
 
-def test_a_running_server_s_port_is_still_refused():
-    """The other half of the rule above: a port where a server listens is refused."""
-    port = _free_port()
-    proc, _ = _start(port, 1)
+@pytest.mark.parametrize("first", [2, 1], ids=["workers", "one-process"])
+def test_a_running_server_s_port_is_still_refused(first):
+    """The other half of the rule above: a port where a server (of either kind) listens is
+    refused, with the error that says so."""
+    proc, url = _start(0, first)
+    port = urlsplit(url).port
     try:
-        result = subprocess.run([*SERVER, "--port", str(port), "--workers", "2"],
-                                capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=30)
+        # Managed, stdin closed: a second server that wrongly started would stop at once.
+        result = subprocess.run([*SERVER, "--port", str(port), "--workers", "2", "--managed"],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                env=ENV, cwd=ROOT, timeout=30)
     finally:
         _stop(proc)
-    assert result.returncode != 0
+    assert result.returncode == 2 and result.stdout == ""
     assert f"port {port} is already in use" in result.stderr
 
 

@@ -57,19 +57,22 @@ def reserve_port(host: str, port: int) -> socket.socket:
     """A socket bound (not listening) to ``host:port`` with SO_REUSEPORT, held for the run.
 
     It keeps the port ours while workers come and go (``port=0``: the kernel's choice). It does
-    not listen, so the kernel never hands it a connection.
+    not listen, so the kernel never hands it a connection. Linux's rules decide who else may
+    bind the port:
 
-    Two rules, both Linux's, decide who else may bind the port:
+    - A port another server listens on, or another program holds, is refused first, so two
+      servers never share one by accident. The probe sets SO_REUSEADDR, as asyncio's and
+      uvloop's servers do, so that the connections of a server stopped less than a minute ago
+      (TIME_WAIT) do not count as a user: restarting on the same port works.
+    - The reservation itself has only SO_REUSEPORT while it is held: our workers (the same
+      user, SO_REUSEPORT) may join it, but another server's probe is refused even while none
+      of our workers listens (at the start, or while they restart). Binding over the
+      TIME_WAIT of a server without SO_REUSEPORT (a one-process server just stopped) needs
+      SO_REUSEADDR as well: it is set for the bind and cleared at once, since Linux looks at
+      the flags of the sockets already bound when someone else binds.
 
-    - A port some other program uses (a listening socket, or a bound one) is refused first,
-      so two servers never share one by accident. The probe sets SO_REUSEADDR, as every
-      server does, so that the connections a server just closed (TIME_WAIT, for a minute
-      after a restart on the same port) do not count as a user.
-    - The reservation itself sets only SO_REUSEPORT: our workers (same user, SO_REUSEPORT)
-      may join it, but another server's probe is refused even before our workers listen.
-      Only when the port is still in TIME_WAIT from a server without SO_REUSEPORT (a
-      one-process server just stopped) does it need SO_REUSEADDR as well, and then another
-      ``--workers`` server could join it in the second before our workers listen.
+    Two ``--workers`` servers started on one port in the same instant can both pass the probe
+    before either reserves; that race is not guarded.
     """
     family, kind, proto, _, addr = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
@@ -87,6 +90,7 @@ def reserve_port(host: str, port: int) -> socket.socket:
                 raise
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(addr)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
     except BaseException:
         sock.close()
         raise
