@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from helpers.server.app import ROOTS
+from helpers.server.app import POKEDEX, ROOTS, create_app
 from helpers.server.bodies import MAX_ROOTS, BodyCache
 from helpers.server.faults import Fate, FaultPlan
-from helpers.server.pokedex import load_pokedex, pokemon_body
+from helpers.server.pokedex import Pokedex, load_pokedex, pokemon_body
 from helpers.server.settings import ServerSettings
 from helpers.server.wakeups import Wakeups
 from tests.conftest import raw_http, serve
@@ -158,7 +158,9 @@ def test_fates_and_pokemon_records_are_immutable():
 
 def test_the_pokedex_is_loaded_once_per_process():
     """Every app and every Pokedex() shares one parsed dataset: the JSON is read once."""
-    assert load_pokedex() is load_pokedex()
+    first, second = create_app(ServerSettings()), create_app(ServerSettings(latency=0.1))
+    assert first[POKEDEX].pokemon is second[POKEDEX].pokemon is Pokedex().pokemon
+    assert Pokedex().pokemon is load_pokedex()
 
 
 @pytest.mark.parametrize(("seconds", "header"),
