@@ -10,12 +10,14 @@ they say exactly when something happens without waiting for it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,6 +33,8 @@ from tests.test_launcher_cli import ENV, ROOT, _wait_gone
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="--workers needs SO_REUSEPORT")
 
 SERVER = [sys.executable, "-m", "helpers.server"]
+# Without PYTHONUNBUFFERED, as from a notebook's kernel: the supervisor must flush what it says.
+ENV = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}
 
 
 # --------------------------------------------------------------------------- stand-ins
@@ -158,6 +162,8 @@ def test_a_worker_that_dies_as_it_starts_is_restarted_after_half_a_second(superv
     in a tight loop, using a core to fail again and again: the next start waits 0.5 s."""
     clock.now += 0.2
     supervisor.procs[1].exit(1)
+    supervisor.check_workers()
+    assert supervisor.ledger.info[1].pid == 0  # /_stats shows no pid while none runs
     waited = _checks_until_respawn(supervisor, clock)
     assert [i for i, _ in supervisor.spawned] == [1]
     assert 0.5 <= waited <= 0.6 + 1e-9  # 0.5 s, found by the next check (every 0.1 s)
@@ -188,6 +194,67 @@ def test_a_worker_that_exits_before_it_listens_stops_the_start_at_once():
         with pytest.raises(RuntimeError) as failed:
             sup.wait_ready(timeout=2.0)
         assert str(failed.value).startswith("worker 1 exited with code 3 before it listened")
+    finally:
+        _close(sup)
+
+
+def test_workers_that_never_listen_time_out_with_a_clear_error():
+    """Workers that neither listen nor exit (stuck at start) end the start after the
+    timeout, with an error that says so, instead of a server that never answers."""
+    sup = workers.Supervisor(ServerSettings(), 2)
+    try:
+        clock = Clock()
+        sup.procs = [FakeProcess(clock), FakeProcess(clock)]
+        failed: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                sup.wait_ready(timeout=0.3)
+            except BaseException as exc:  # read below
+                failed.append(exc)
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        waiter.join(timeout=15)  # 0.3 s, with a wide margin for a loaded machine
+        assert failed, "wait_ready never gave up"
+        assert str(failed[0]) == "the workers did not listen within 0.3 s"
+    finally:
+        _close(sup)
+
+
+def test_answers_nobody_reads_never_stall_the_supervisor():
+    """One loop answers every worker's questions. A worker that stops reading its answers
+    (it died with questions pending) must not stall that loop: once its queue is full, the
+    rest of its answers are dropped. Here one worker asks 10,000 questions and reads none;
+    the supervisor answers them all without waiting, and what it queued is the first answers,
+    in order."""
+    import marshal
+
+    from helpers.server.ledger import encode
+
+    sup = workers.Supervisor(ServerSettings(), 1)
+    asked: list[int] = []
+
+    def ask() -> None:
+        for first in range(0, 10_000, 50):
+            sup._events_child.send(encode(0, [("?", seq, "stats")
+                                              for seq in range(first, first + 50)]))
+            sup.drain()
+        asked.append(10_000)
+
+    try:
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        asker.join(timeout=30)
+        assert asked == [10_000], "the supervisor waited on a worker that does not read"
+        replies = sup._replies_child[0]
+        replies.setblocking(False)
+        queued = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                queued.append(marshal.loads(replies.recv(workers.MAX_MESSAGE))[0])
+        assert 0 < len(queued) < 10_000  # the queue did fill: the case under test
+        assert queued == list(range(len(queued)))
     finally:
         _close(sup)
 

@@ -115,7 +115,6 @@ class Supervisor:
         self._lifelines: list[int | None] = [None] * workers
         self._started_at = [0.0] * workers
         self._respawn_at: list[float | None] = [None] * workers
-        self.stopping = False
 
     # ------------------------------------------------------------------ workers
 
@@ -154,8 +153,6 @@ class Supervisor:
         """Restart every worker that exited; its requests in flight are written off."""
         now = time.monotonic()
         for i, proc in enumerate(self.procs):
-            if self.stopping:
-                return
             due = self._respawn_at[i]
             if due is not None:
                 if now >= due:
@@ -185,8 +182,8 @@ class Supervisor:
             for seq, answer in self.ledger.apply(worker, events):
                 try:
                     self.replies[worker].send(_encode_answer(seq, answer))
-                except (BlockingIOError, OSError):
-                    pass  # nobody reads: that worker is gone; its successor skips stale seqs
+                except OSError:  # full: nobody reads, that worker is gone (its successor
+                    pass         # skips stale seqs); waiting would stall every worker
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -208,7 +205,6 @@ class Supervisor:
     def stop(self) -> None:
         """Close every lifeline (workers exit), wait up to ``STOP_GRACE`` seconds, then kill
         any worker still running (a stuck one must not outlive the server)."""
-        self.stopping = True
         for i in range(self.count):
             self._reap(i)
         # Keep answering while they stop: a worker may be waiting on a question (its
