@@ -440,6 +440,27 @@ def test_a_stdin_that_cannot_be_read_stops_managed_workers():
     assert out.decode().strip().endswith("/api/v2")
 
 
+def test_a_worker_stopped_with_sigterm_exits_and_is_restarted():
+    """``kill`` (SIGTERM) on one worker stops that worker (it does not linger, holding a
+    slot without listening), and the supervisor starts another in its place."""
+    proc, url = _start(0, 2)
+    stats_url = url.rsplit("/api/v2", 1)[0] + "/_stats"
+    try:
+        victim = requests.get(stats_url, timeout=10).json()["workers"]["pids"][0]
+        os.kill(victim, signal.SIGTERM)
+        assert _wait_gone(victim, timeout=15), "the worker did not exit on SIGTERM"
+        deadline = time.monotonic() + 20
+        while True:
+            workers_now = requests.get(stats_url, timeout=10).json()["workers"]
+            if workers_now["restarts"] == 1 and all(workers_now["pids"]):
+                break
+            assert time.monotonic() < deadline, f"no restart reported: {workers_now}"
+            time.sleep(0.05)
+        assert victim not in workers_now["pids"]
+    finally:
+        _stop(proc)
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
