@@ -214,10 +214,12 @@ def test_workers_that_never_listen_time_out_with_a_clear_error():
                 failed.append(exc)
 
         waiter = threading.Thread(target=wait, daemon=True)
+        started = time.monotonic()
         waiter.start()
         waiter.join(timeout=15)  # 0.3 s, with a wide margin for a loaded machine
         assert failed, "wait_ready never gave up"
         assert str(failed[0]) == "the workers did not listen within 0.3 s"
+        assert time.monotonic() - started >= 0.3  # not before: a lower bound cannot flake
     finally:
         _close(sup)
 

@@ -312,18 +312,14 @@ def worker_main() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
 
-        def watch() -> None:
-            try:
-                while os.read(lifeline, 4096):
-                    pass
-            except OSError:
-                pass
-            try:
-                loop.call_soon_threadsafe(stop.set)
-            except RuntimeError:  # the loop has already ended (stopped by SIGTERM)
-                pass
+        def lifeline_closed() -> None:
+            loop.remove_reader(lifeline)
+            stop.set()
 
-        threading.Thread(target=watch, daemon=True).start()
+        # The supervisor never writes to the lifeline: it becomes readable only when its end
+        # closes (the supervisor stopped, or died). Watched by the loop itself, not a thread,
+        # so that nothing is left to wake once the loop has ended.
+        loop.add_reader(lifeline, lifeline_closed)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         try:
             await stop.wait()
