@@ -442,6 +442,28 @@ def test_a_stdin_that_cannot_be_read_stops_managed_workers():
     assert out.decode().strip().endswith("/api/v2")
 
 
+def test_workers_outlive_no_supervisor_killed_with_sigkill():
+    """A supervisor killed outright (SIGKILL: it can close nothing itself) still takes its
+    workers with it: the kernel closes its end of each worker's lifeline, and each worker
+    stops when its end reads as closed."""
+    proc, url = _start(0, 2)
+    pids = requests.get(url.rsplit("/api/v2", 1)[0] + "/_stats", timeout=10).json()[
+        "workers"]["pids"]
+    try:
+        proc.kill()
+        proc.wait(timeout=10)
+        assert all(_wait_gone(pid, timeout=10) for pid in pids), "a worker outlived it"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in pids:  # a worker left running would hold the pipes open
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.stdin.close()
+        proc.stdin = None
+        proc.communicate()
+
+
 def test_a_worker_stopped_with_sigterm_exits_and_is_restarted():
     """``kill`` (SIGTERM) on one worker stops that worker (it does not linger, holding a
     slot without listening), and the supervisor starts another in its place."""
