@@ -3,7 +3,8 @@
 Every key below is sent to each route and must get the status written next to it. The rule
 (digits are an id; letters, digits, ``-`` and ``+`` a name, in any case; anything else 400)
 is the real PokéAPI's: an unknown key is ``404 Not Found`` and a malformed one ``400 Bad
-Request``, both in plain text. It is written once, in ``helpers.server.pokedex.parse_key``.
+Request``, both in plain text. The nine-character limit on ids is this server's own. The rule
+is written once, in ``helpers.server.pokedex.parse_key``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ KEYS = [
     ("000000025", 200, 404),     # zeros in front: still the id 25, nine characters
     ("0000000025", 404, 404),    # ten characters: too long to be an id, not an error
     ("10", 200, 200),            # caterpie; type 10 is fire
+    ("000000010", 200, 200),     # nine characters, on both routes
+    ("0000000010", 404, 404),    # ten: not an id on either
     ("pikachu", 200, 404),
     ("PikaChu", 200, 404),       # names are case-insensitive
     ("mr-mime", 200, 404),       # a hyphen belongs to the name
@@ -50,12 +53,24 @@ def test_every_pokemon_route_takes_the_same_keys(port, key, status, _):
     _check(get(port, f"/api/v2/pokemon/{key}"), status)
     _check(get(port, f"/api/v2/pokemon/{key}/"), status)
     _check(get(port, f"/api/v2/pokemon/{key}/encounters"), status)
+    _check(get(port, f"/api/v2/pokemon/{key}/encounters/"), status)
     _check(get(port, f"/sprites/{key}.png"), status)
 
 
 @pytest.mark.parametrize(("key", "_", "status"), KEYS)
 def test_linked_resources_take_the_same_keys(port, key, _, status):
     _check(get(port, f"/api/v2/type/{key}"), status)
+    _check(get(port, f"/api/v2/type/{key}/"), status)
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/api/v2/pokemon-species/MR-MIME", 200), ("/api/v2/pokemon-species/122", 200),
+    ("/api/v2/ability/overgrow", 200), ("/api/v2/stat/speed", 200),
+    ("/api/v2/pokemon-form/000000025", 200), ("/api/v2/stat/0000000001", 404),
+    ("/api/v2/ability/over_grow", 400),
+])
+def test_every_linked_kind_takes_the_same_keys(port, path, status):
+    _check(get(port, path), status)
 
 
 def test_parse_key_reads_ids_and_names_and_refuses_the_rest():

@@ -156,11 +156,10 @@ def test_every_size_is_exact_or_refused_clearly():
     square image that leaves a remainder a tEXt chunk can fill (nothing, or 20 bytes and more);
     the few smaller sizes no image can reach raise a ValueError that says so."""
     mew = DEX.by_id(151)
-    usable = _usable
     sizes = [*range(60, 1500), *range(4000, 4200), 16 * 1024, 16 * 1024 + 1, 100 * 1024 - 7,
              *range(65536 - 40, 65536 + 40), 2 * 1024 * 1024 + 19]
     for size in sizes:
-        if not any(usable(size, side) for side in range(1, 10)) and size < 200:
+        if not any(_usable(size, side) for side in range(1, 10)) and size < 200:
             with pytest.raises(ValueError, match=f"{size} bytes cannot be encoded exactly"):
                 draw(mew, size)
             continue
@@ -168,7 +167,7 @@ def test_every_size_is_exact_or_refused_clearly():
         assert len(png) == size, size
         chunks = list(read_chunks(png))
         side = int.from_bytes(chunks[0][1][:4], "big")
-        assert usable(size, side) and not usable(size, side + 1) and not usable(size, side + 2)
+        assert _usable(size, side) and not _usable(size, side + 1) and not _usable(size, side + 2)
         texts = [data for kind, data in chunks if kind == b"tEXt"]
         if size > encoded_size(side, side):
             note = b"Comment\0mew #151, psychic; drawn by the course"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -121,6 +122,7 @@ def _supervisor(clock: Clock, monkeypatch: pytest.MonkeyPatch, count: int, *,
         sup.spawned.append((index, clock.now))  # type: ignore[attr-defined]
         sup.procs[index] = FakeProcess(clock, pid=999_000 + index, lifeline=read_end,
                                        stuck=index in stuck)
+        sup.ledger.info[index].pid = 999_000 + index  # as the real spawn does
         sup._lifelines[index] = write_end
         sup._started_at[index] = clock.now
 
@@ -161,10 +163,12 @@ def test_a_worker_that_dies_as_it_starts_is_restarted_after_half_a_second(superv
     """A worker that cannot stay up (it exits 0.2 s after it started) must not be restarted
     in a tight loop, using a core to fail again and again: the next start waits 0.5 s."""
     clock.now += 0.2
+    assert supervisor.ledger.info[1].pid == 999_001
     supervisor.procs[1].exit(1)
     supervisor.check_workers()
     assert supervisor.ledger.info[1].pid == 0  # /_stats shows no pid while none runs
     waited = _checks_until_respawn(supervisor, clock)
+    assert supervisor.ledger.info[1].pid == 999_001  # the new one's
     assert [i for i, _ in supervisor.spawned] == [1]
     assert 0.5 <= waited <= 0.6 + 1e-9  # 0.5 s, found by the next check (every 0.1 s)
     assert supervisor.ledger.restarts == 1
@@ -336,11 +340,17 @@ def _start(port: int, n: int) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([*SERVER, "--port", str(port), "--workers", str(n), "--managed"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=ENV, cwd=ROOT)
-    line = proc.stdout.readline().decode().strip()
+    with selectors.DefaultSelector() as sel:  # the first line, or a failure, within 30 s
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        ready = sel.select(timeout=30)
+    line = proc.stdout.readline().decode().strip() if ready else ""
     if not line:
         proc.kill()
+        proc.stdin.close()
+        proc.stdin = None
         _, err = proc.communicate()
-        pytest.fail(f"the server did not start: {err.decode().strip()}")
+        pytest.fail(f"no base URL within 30 s (not flushed, or not started): "
+                    f"{err.decode().strip()}")
     return proc, line
 
 
@@ -449,14 +459,16 @@ def test_workers_outlive_no_supervisor_killed_with_sigkill():
     proc, url = _start(0, 2)
     pids = requests.get(url.rsplit("/api/v2", 1)[0] + "/_stats", timeout=10).json()[
         "workers"]["pids"]
+    alive = pids
     try:
         proc.kill()
         proc.wait(timeout=10)
-        assert all(_wait_gone(pid, timeout=10) for pid in pids), "a worker outlived it"
+        alive = [pid for pid in pids if not _wait_gone(pid, timeout=10)]
+        assert not alive, "a worker outlived it"
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in pids:  # a worker left running would hold the pipes open
+        for pid in alive:  # a worker left running would hold the pipes open
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.stdin.close()

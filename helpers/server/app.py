@@ -413,10 +413,11 @@ def create_app(settings: ServerSettings | None = None, *, link: Link | None = No
     """The application. ``link``: this process is one of several workers (``--workers``), and
     the counters, fault counts and rate limits live in the supervisor (:mod:`.ledger`).
 
-    Served by :func:`.runner.start` (as every server of the course is), each connection is
-    stamped when it opens: latency counts from a request's arrival, and ``/_stats`` counts
-    ``connections_opened``. Served any other way (``aiohttp.test_utils``, ``web.run_app``),
-    latency counts from when the handler starts and ``connections_opened`` stays 0."""
+    Served by :func:`.runner.start` (as every server of the course is), each connection's
+    protocol stamps the time its bytes arrive: latency counts from a request's arrival, and
+    ``/_stats`` counts ``connections_opened`` (those that carried an API request). Served any
+    other way (``aiohttp.test_utils``, ``web.run_app``), latency counts from when the
+    ``simulate`` middleware runs, and ``connections_opened`` stays 0."""
     settings = settings or ServerSettings()
     app = web.Application(middlewares=[simulate], client_max_size=MAX_BODY)
     app[SETTINGS] = settings

@@ -29,9 +29,9 @@ def parse_key(key: str) -> int | str:
     (names are case-insensitive) for a name.
 
     Raises ``ValueError`` for anything else, which every route answers with 400 Bad Request,
-    as PokéAPI does. An id longer than ``MAX_ID_DIGITS`` is returned as 0, which no resource
-    has (so it is a 404), without converting it: a long one would cost time for nothing, and
-    Python refuses to convert more than 4,300 digits.
+    as PokéAPI does. An id longer than ``MAX_ID_DIGITS`` characters (a limit of this server's
+    own) is returned as 0, which no resource has (so it is a 404), without converting it: a
+    long one would cost time for nothing, and Python refuses to convert over 4,300 digits.
     """
     if _ID.fullmatch(key):
         return int(key) if len(key) <= MAX_ID_DIGITS else 0

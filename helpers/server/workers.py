@@ -180,10 +180,13 @@ class Supervisor:
                 return
             worker, events = decode(data)
             for seq, answer in self.ledger.apply(worker, events):
+                # An answer that cannot be sent at once is dropped: waiting would stall every
+                # worker. The queue is full only when nobody reads it (that worker is gone,
+                # and its successor skips stale seqs).
                 try:
                     self.replies[worker].send(_encode_answer(seq, answer))
-                except OSError:  # full: nobody reads, that worker is gone (its successor
-                    pass         # skips stale seqs); waiting would stall every worker
+                except OSError:
+                    pass
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
