@@ -411,6 +411,34 @@ def test_a_running_server_s_port_is_still_refused(first):
     assert f"port {port} is already in use" in result.stderr
 
 
+def test_run_by_hand_and_piped_it_says_everything_at_once():
+    """Run by hand with its output piped (``make serve | tee log``, or a process manager), the
+    supervisor's four lines (where, the Text API, the stats, the dashboard and how to stop)
+    are all there while it runs, not only when it exits: each is flushed. ``ENV`` leaves out
+    PYTHONUNBUFFERED, so nothing but the supervisor's own flush can make this pass."""
+    proc = subprocess.Popen([*SERVER, "--port", "0", "--workers", "2"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV, cwd=ROOT,
+                            bufsize=0)  # unbuffered: select then sees every line not read
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 20  # about 2 s here; the margin is for a loaded machine
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while len(lines) < 4 and sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                lines.append(proc.stdout.readline().decode())
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert [line.split(":", 1)[0] for line in lines] == ["http", "Text API", "Stats",
+                                                         "Dashboard"], lines
+    assert lines[3].rstrip().endswith("Press Ctrl-C to stop.")
+    assert (proc.returncode, err.decode()) == (0, "")
+
+
 def test_sigterm_stops_a_managed_supervisor_whose_stdin_is_still_open():
     """``kill`` (SIGTERM) stops a managed ``--workers`` server, with status 0, even while its
     parent still holds its stdin: the thread waiting on stdin must not keep it alive."""
