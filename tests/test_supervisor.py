@@ -187,6 +187,24 @@ def test_a_worker_that_dies_after_running_a_second_is_restarted_at_once(supervis
     assert supervisor.ledger.restarts == 1
 
 
+def test_one_workers_pause_does_not_delay_another_s_restart(supervisor, clock):
+    """Worker 0's replacement dies as it starts (so its next restart waits 0.5 s); worker 1,
+    which had served for half a minute, dies 0.1 s later: it is replaced within one check,
+    not after worker 0's pause."""
+    clock.now += 30.0
+    supervisor.procs[0].exit(-9)
+    _checks_until_respawn(supervisor, clock)  # replaced at once: it had served 30 s
+    clock.now += 0.2
+    supervisor.procs[0].exit(1)  # the replacement dies 0.2 s after it started
+    supervisor.check_workers()
+    supervisor.spawned.clear()
+    clock.now += 0.1
+    supervisor.procs[1].exit(-9)
+    waited = _checks_until_respawn(supervisor, clock)
+    assert [i for i, _ in supervisor.spawned] == [1]
+    assert waited <= 0.1 + 1e-9
+
+
 def test_a_worker_that_exits_before_it_listens_stops_the_start_at_once():
     """When a worker cannot start, the supervisor says which one and with what status, at
     once, instead of waiting for the (30 s) start timeout."""
