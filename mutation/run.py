@@ -116,7 +116,8 @@ TARGETS: dict[str, list[str]] = {
     ],
     "helpers/server/wakeups.py": ["tests/test_server_internals.py", "tests/test_api.py"],
     "helpers/server/workers.py": [
-        "tests/test_supervisor.py", "tests/test_ledger.py", "tests/test_workers.py",
+        "tests/test_supervisor.py", "tests/test_cli_stdin.py", "tests/test_ledger.py",
+        "tests/test_workers.py",
         "tests/test_launcher_cli.py::test_server_dies_with_its_parent_even_by_sigkill",
     ],
 }

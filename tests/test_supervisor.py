@@ -476,28 +476,6 @@ def test_sigterm_stops_a_managed_supervisor_whose_stdin_is_still_open():
     assert all(_wait_gone(pid) for pid in pids)
 
 
-def test_a_stdin_that_cannot_be_read_stops_managed_workers():
-    """As for one process (``test_cli_stdin.py``): a non-blocking stdin with nothing in it
-    means the supervisor cannot learn that its parent has gone, so it stops, cleanly."""
-    r, w = os.pipe()
-    os.set_blocking(r, False)  # the child inherits the flag: its read fails with EAGAIN
-    try:
-        proc = subprocess.Popen([*SERVER, "--port", "0", "--workers", "2", "--managed"],
-                                stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=ENV, cwd=ROOT)
-        try:
-            out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    finally:
-        os.close(r)
-        os.close(w)  # held open until now: the child never sees end of file
-    assert (proc.returncode, err.decode()) == (0, "")
-    assert out.decode().strip().endswith("/api/v2")
-
-
 def test_workers_outlive_no_supervisor_killed_with_sigkill():
     """A supervisor killed outright (SIGKILL: it can close nothing itself) still takes its
     workers with it: the kernel closes its end of each worker's lifeline, and each worker
